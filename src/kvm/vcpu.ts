@@ -1,0 +1,171 @@
+/**
+ * A vCPU fd and its shared kvm_run page. A Vcpu can be rebuilt in any
+ * thread from (fd, id, mmapSize): fds are process-wide, and each thread
+ * maps kvm_run for itself.
+ */
+import * as sys from '../sys/libc.js';
+import * as ioc from './ioctls.js';
+import { type VcpuExit, decodeExit, RunOffset } from './exits.js';
+import {
+  type CpuidEntry, type Fpu, type MsrEntry, type Regs, type Sregs, type VcpuEvents,
+  REGS_SIZE, SREGS_SIZE, FPU_SIZE, VCPU_EVENTS_SIZE,
+  decodeFpu, decodeMsrs, decodeRegs, decodeSregs, decodeVcpuEvents,
+  encodeCpuid, encodeFpu, encodeMsrs, encodeRegs, encodeSregs, encodeVcpuEvents,
+} from './structs.js';
+
+export const LAPIC_STATE_SIZE = 1024;
+
+/** Result of one KVM_RUN: an exit, or an interruption by a signal/immediate_exit. */
+export type RunResult = VcpuExit;
+
+export class Vcpu {
+  readonly fd: number;
+  readonly id: number;
+  readonly mmapSize: number;
+  /** The kvm_run page, shared with the kernel. */
+  readonly run: DataView;
+  /** Byte view of kvm_run, for PIO data (data_offset) and MMIO data. */
+  readonly runBytes: Uint8Array;
+  readonly #runPtr: sys.Pointer;
+  #closed = false;
+
+  constructor(fd: number, id: number, mmapSize: number) {
+    this.fd = fd;
+    this.id = id;
+    this.mmapSize = mmapSize;
+    this.#runPtr = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 0);
+    const ab = sys.viewOf(this.#runPtr, mmapSize);
+    this.run = new DataView(ab);
+    this.runBytes = new Uint8Array(ab);
+  }
+
+  /**
+   * One KVM_RUN. Returns the decoded exit; EINTR (a kick, or immediate_exit)
+   * comes back as { kind: 'interrupted' }. Other errors throw.
+   */
+  runOnce(): RunResult {
+    const ret = sys.ioctlFast(this.fd, ioc.KVM_RUN, 0);
+    if (ret < 0) {
+      const errno = sys.lastErrno();
+      if (errno === sys.EINTR || errno === sys.EAGAIN) return { kind: 'interrupted' };
+      sys.ioctl(this.fd, ioc.KVM_RUN, 0, 'KVM_RUN'); // re-issue to throw a SysError with context
+    }
+    return decodeExit(this.run);
+  }
+
+  /** Makes the next (or current, after a signal) KVM_RUN return at once. */
+  setImmediateExit(on: boolean): void {
+    this.run.setUint8(RunOffset.immediateExit, on ? 1 : 0);
+  }
+
+  getRegs(): Regs {
+    const buf = new Uint8Array(REGS_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_REGS, buf, 'KVM_GET_REGS');
+    return decodeRegs(buf);
+  }
+
+  setRegs(regs: Regs): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_REGS, encodeRegs(regs), 'KVM_SET_REGS');
+  }
+
+  getSregs(): Sregs {
+    const buf = new Uint8Array(SREGS_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_SREGS, buf, 'KVM_GET_SREGS');
+    return decodeSregs(buf);
+  }
+
+  setSregs(sregs: Sregs): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_SREGS, encodeSregs(sregs), 'KVM_SET_SREGS');
+  }
+
+  getFpu(): Fpu {
+    const buf = new Uint8Array(FPU_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_FPU, buf, 'KVM_GET_FPU');
+    return decodeFpu(buf);
+  }
+
+  setFpu(fpu: Fpu): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_FPU, encodeFpu(fpu), 'KVM_SET_FPU');
+  }
+
+  /** Reads the given MSRs; returns only those KVM could read. */
+  getMsrs(indices: readonly number[]): MsrEntry[] {
+    const buf = encodeMsrs(indices.map((index) => ({ index, data: 0n })));
+    const n = sys.ioctlBuf(this.fd, ioc.KVM_GET_MSRS, buf, 'KVM_GET_MSRS');
+    return decodeMsrs(buf, n);
+  }
+
+  /** Writes MSRs; throws unless KVM accepted all of them. */
+  setMsrs(entries: readonly MsrEntry[]): void {
+    const n = sys.ioctlBuf(this.fd, ioc.KVM_SET_MSRS, encodeMsrs(entries), 'KVM_SET_MSRS');
+    if (n !== entries.length) {
+      const bad = entries[n]!;
+      throw new Error(`KVM_SET_MSRS: MSR 0x${bad.index.toString(16)} was refused (${n} of ${entries.length} set)`);
+    }
+  }
+
+  setCpuid(entries: readonly CpuidEntry[]): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_CPUID2, encodeCpuid(entries), 'KVM_SET_CPUID2');
+  }
+
+  /** The raw 1 KiB LAPIC register page (struct kvm_lapic_state). */
+  getLapic(): Uint8Array {
+    const buf = new Uint8Array(LAPIC_STATE_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_LAPIC, buf, 'KVM_GET_LAPIC');
+    return buf;
+  }
+
+  setLapic(state: Uint8Array): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_LAPIC, state, 'KVM_SET_LAPIC');
+  }
+
+  getVcpuEvents(): VcpuEvents {
+    const buf = new Uint8Array(VCPU_EVENTS_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_VCPU_EVENTS, buf, 'KVM_GET_VCPU_EVENTS');
+    return decodeVcpuEvents(buf);
+  }
+
+  setVcpuEvents(events: VcpuEvents): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_VCPU_EVENTS, encodeVcpuEvents(events), 'KVM_SET_VCPU_EVENTS');
+  }
+
+  /** Injects an exception (e.g. #BP = 3) to be delivered on the next entry. */
+  injectException(vector: number, errorCode?: number): void {
+    const ev = this.getVcpuEvents();
+    ev.exception = { injected: 1, nr: vector, hasErrorCode: errorCode === undefined ? 0 : 1, pending: 0, errorCode: errorCode ?? 0 };
+    ev.flags = 0;
+    this.setVcpuEvents(ev);
+  }
+
+  nmi(): void {
+    sys.ioctl(this.fd, ioc.KVM_NMI, 0, 'KVM_NMI');
+  }
+
+  /** Tells the guest's kvmclock that the vCPU was paused (no soft-lockup warnings). */
+  kvmclockCtrl(): void {
+    sys.ioctl(this.fd, ioc.KVM_KVMCLOCK_CTRL, 0, 'KVM_KVMCLOCK_CTRL');
+  }
+
+  /** KVM_GET_MP_STATE: 0 runnable, 1 uninitialized, 2 init-received, 3 halted, 4 sipi-received. */
+  getMpState(): number {
+    const buf = new Uint32Array(1);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_MP_STATE, buf, 'KVM_GET_MP_STATE');
+    return buf[0]!;
+  }
+
+  /** Guest virtual to physical address, through the vCPU's current page tables. */
+  translate(linear: bigint): { physical: bigint; valid: boolean } {
+    const v = new DataView(new ArrayBuffer(24));
+    v.setBigUint64(0, linear, true);
+    sys.ioctlBuf(this.fd, ioc.KVM_TRANSLATE, v, 'KVM_TRANSLATE');
+    return { physical: v.getBigUint64(8, true), valid: v.getUint8(16) !== 0 };
+  }
+
+  /** Unmaps kvm_run in this thread; closeFd also closes the vCPU fd. */
+  close(closeFd = true): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    sys.munmap(this.#runPtr, this.mmapSize);
+    if (closeFd) sys.close(this.fd);
+  }
+}

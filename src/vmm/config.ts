@@ -1,0 +1,36 @@
+/** What `tkvm run` builds: the whole description of one VM. */
+export interface VmConfig {
+  /** Path to a bzImage or ELF vmlinux (or a freestanding test guest ELF). */
+  kernelPath: string;
+  initrdPath?: string | undefined;
+  cmdline: string;
+  cpus: number;
+  /** Guest RAM in bytes, a multiple of 4 KiB. */
+  memBytes: number;
+  /** Optional VM name (control socket); default guest-<pid>. */
+  name?: string | undefined;
+  /** Adds the echo devices the integration-test guests talk to. */
+  testDevices?: boolean;
+  /** Prints a JSON timing/exit report on stderr at exit (used by bench/). */
+  reportTiming?: boolean;
+  logLevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
+/**
+ * Exit statuses of `tkvm run` (documented in README.md):
+ * 0 guest powered off, reset or the user quit with Ctrl-A x;
+ * (V << 1) | 1 the guest wrote V to the debug-exit port 0x501;
+ * 1 a VMM error before or while running; 2 a usage error;
+ * 4 triple fault; 6 KVM internal/emulation error; 8 KVM entry failure;
+ * 128+N a host signal N (130 SIGINT, 143 SIGTERM).
+ */
+export const ExitStatus = {
+  POWEROFF: 0,
+  ERROR: 1,
+  USAGE: 2,
+  TRIPLE_FAULT: 4,
+  INTERNAL_ERROR: 6,
+  FAIL_ENTRY: 8,
+  SIGINT: 130,
+  SIGTERM: 143,
+} as const;
