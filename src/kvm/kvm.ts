@@ -8,16 +8,15 @@ import * as ioc from './ioctls.js';
 import { type CapName, Cap } from './ioctls.js';
 import { type CpuidEntry, decodeCpuid, CPUID_ENTRY_SIZE } from './structs.js';
 import { Vm } from './vm.js';
+import { TkvmError } from '../util/errors.js';
 
 export const KVM_API_VERSION = 12;
 
 /** Why /dev/kvm could not be used, with what a user can do about it. */
-export class KvmUnavailableError extends Error {
-  readonly code: 'ERR_KVM_MISSING' | 'ERR_KVM_ACCESS' | 'ERR_KVM_API';
-  constructor(code: KvmUnavailableError['code'], message: string) {
-    super(message);
+export class KvmUnavailableError extends TkvmError {
+  constructor(code: 'ERR_KVM_MISSING' | 'ERR_KVM_ACCESS' | 'ERR_KVM_API', message: string) {
+    super(code, message);
     this.name = 'KvmUnavailableError';
-    this.code = code;
   }
 }
 

@@ -192,11 +192,12 @@ export class GuestMemory {
     return out;
   }
 
-  /** Copies guest bytes into `dst` (or a new array of `len`). */
+  /** Copies `len` guest bytes into a new array. */
   read(addr: number, len: number): Uint8Array {
+    const parts = this.slices(addr, len);
     const out = new Uint8Array(len);
     let o = 0;
-    for (const s of this.slices(addr, len)) {
+    for (const s of parts) {
       out.set(s, o);
       o += s.length;
     }

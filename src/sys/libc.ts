@@ -9,6 +9,7 @@ import koffi from 'koffi';
 import { SysError } from './errors.js';
 
 const libc = koffi.load('libc.so.6');
+koffi.alias('ssize_t', 'int64_t');
 
 const c = {
   open: libc.func('int open(const char *path, int flags, int mode)'),

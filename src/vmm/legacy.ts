@@ -1,0 +1,59 @@
+/**
+ * The PC legacy devices every tkvm VM has (COM1 with the terminal console,
+ * i8042, CMOS RTC, debug-exit) and the echo devices of the test guests,
+ * registered at their standard addresses.
+ */
+import type { Vm } from '../kvm/vm.js';
+import type { DeviceManager } from './device-manager.js';
+import {
+  Serial16550, SerialConsole, I8042, CmosRtc, DebugExit,
+  COM1_BASE, COM1_IRQ, I8042_DATA, I8042_COMMAND, I8042_IRQ, RTC_BASE, DEBUG_EXIT_PORT,
+} from '../devices/legacy/index.js';
+import { PioEchoDevice, MmioEchoDevice, TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, TEST_MMIO_ECHO_BASE, TEST_MMIO_ECHO_SIZE } from '../devices/test/echo.js';
+import { ExitStatus } from './config.js';
+
+export interface LegacyOptions {
+  memBytes: number;
+  testDevices: boolean;
+  onExit: (status: number, reason: string) => void;
+}
+
+export interface LegacyDevices {
+  serial: Serial16550;
+  console: SerialConsole;
+  i8042: I8042;
+  /** Restores the terminal and flushes console output. */
+  close(): void;
+}
+
+/** A level-triggered line into the in-kernel irqchip (KVM_IRQ_LINE), set only on change. */
+function irqLine(vm: Vm, gsi: number): (level: boolean) => void {
+  let current = false;
+  return (level) => {
+    if (level === current) return;
+    current = level;
+    vm.setIrqLine(gsi, level);
+  };
+}
+
+export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: LegacyOptions): LegacyDevices {
+  const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
+  const serial = new Serial16550({ onOutput: (b) => console.output(b), setIrqLevel: irqLine(vm, COM1_IRQ) });
+  console.attach(serial);
+  devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
+  devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
+
+  const i8042 = new I8042({ onReset: () => opts.onExit(ExitStatus.POWEROFF, 'guest reset through the i8042'), setIrqLevel: irqLine(vm, I8042_IRQ) });
+  devices.addPio(I8042_DATA, 1, 'i8042 data', i8042.dataPort);
+  devices.addPio(I8042_COMMAND, 1, 'i8042 command', i8042.commandPort);
+
+  devices.addPio(RTC_BASE, 2, 'cmos rtc', new CmosRtc({ memBytes: opts.memBytes }));
+  devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`) }));
+
+  if (opts.testDevices) {
+    devices.addPio(TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, 'test pio echo', new PioEchoDevice());
+    devices.addMmio(TEST_MMIO_ECHO_BASE, TEST_MMIO_ECHO_SIZE, 'test mmio echo', new MmioEchoDevice());
+  }
+
+  return { serial, console, i8042, close: () => console.restore() };
+}

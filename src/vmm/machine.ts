@@ -1,0 +1,201 @@
+/**
+ * One virtual machine from construction to exit: KVM objects, guest RAM,
+ * the loaded guest, devices, vCPU threads, and the single shutdown path
+ * that every way of ending goes through.
+ */
+import { Kvm } from '../kvm/kvm.js';
+import type { Vm } from '../kvm/vm.js';
+import type { Vcpu } from '../kvm/vcpu.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { installKickHandler, removeKickHandler } from '../sys/signals.js';
+import { TkvmError } from '../util/errors.js';
+import * as log from '../util/log.js';
+import { type VmConfig, ExitStatus } from './config.js';
+import { DeviceManager } from './device-manager.js';
+import { MailboxServer, createMailbox } from './mailbox.js';
+import { VcpuHandle } from './vcpu-handle.js';
+import type { VcpuThreadMessage } from './vcpu-thread.js';
+import { EXIT_COUNTERS } from './vcpu-control.js';
+import { ramRegions } from '../arch/x86/layout.js';
+import { loadGuest } from '../arch/x86/boot.js';
+import { buildCpuid } from '../arch/x86/cpuid.js';
+import { configureLapicLints } from './lapic.js';
+import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
+
+/** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
+const TSS_ADDR = 0xfffb_d000;
+const IDENTITY_MAP_ADDR = 0xfffb_c000n;
+
+export interface MachineResult {
+  status: number;
+  reason: string;
+}
+
+export class Machine {
+  readonly config: VmConfig;
+  readonly startedAt = Date.now();
+  readonly devices = new DeviceManager();
+  #kvm: Kvm | undefined;
+  #vm: Vm | undefined;
+  #mem: GuestMemory | undefined;
+  #vcpus: Vcpu[] = [];
+  #threads: VcpuHandle[] = [];
+  #mailbox: MailboxServer | undefined;
+  #legacy: LegacyDevices | undefined;
+  #result: Promise<MachineResult>;
+  #resolve!: (r: MachineResult) => void;
+  #ending = false;
+  #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  constructor(config: VmConfig) {
+    this.config = config;
+    this.#result = new Promise((resolve) => { this.#resolve = resolve; });
+  }
+
+  /**
+   * Builds everything and starts the vCPUs; resolves with how the VM ended.
+   * vCPU threads are spawned first so their start-up overlaps the rest.
+   */
+  async run(): Promise<MachineResult> {
+    installKickHandler();
+    for (let i = 0; i < this.config.cpus; i++) {
+      this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
+    }
+    try {
+      this.#build();
+    } catch (err) {
+      await this.#teardown();
+      throw err;
+    }
+    this.#watchSignals();
+    this.#start();
+    const result = await this.#result;
+    await this.#teardown();
+    return result;
+  }
+
+  #build(): void {
+    const cfg = this.config;
+    const kvm = (this.#kvm = Kvm.open());
+    const limits = kvm.vcpuLimits();
+    if (cfg.cpus > limits.max) throw new TkvmError('ERR_TOO_MANY_VCPUS', `--cpus ${cfg.cpus} is more than this host's KVM allows (${limits.max})`, 2);
+    if (cfg.cpus > limits.recommended) log.warn(`--cpus ${cfg.cpus} is above KVM's recommended ${limits.recommended} vCPUs`);
+
+    const vm = (this.#vm = kvm.createVm());
+    vm.setTssAddr(TSS_ADDR);
+    vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
+    vm.createIrqchip();
+    vm.createPit2();
+
+    const mem = (this.#mem = GuestMemory.allocate(ramRegions(cfg.memBytes)));
+    mem.regions().forEach((r, slot) => vm.setUserMemoryRegion(slot, BigInt(r.guestBase), r.size, r.hostAddr!));
+
+    const boot = loadGuest(mem, {
+      kernelPath: cfg.kernelPath,
+      ...(cfg.initrdPath !== undefined ? { initrdPath: cfg.initrdPath } : {}),
+      cmdline: cfg.cmdline,
+      memBytes: cfg.memBytes,
+    });
+    log.debug(`loaded ${boot.kind} guest, entry 0x${boot.entry.toString(16)}`);
+
+    const supported = kvm.supportedCpuid();
+    for (let i = 0; i < cfg.cpus; i++) {
+      const vcpu = vm.createVcpu(i);
+      this.#vcpus.push(vcpu);
+      vcpu.setCpuid(buildCpuid(supported, i, cfg.cpus));
+      configureLapicLints(vcpu);
+      vcpu.setMsrs(boot.msrs);
+      if (i === 0) {
+        vcpu.setSregs(boot.sregs);
+        vcpu.setRegs(boot.regs);
+        vcpu.setFpu(boot.fpu);
+      }
+    }
+
+    this.#legacy = attachLegacyDevices(this.devices, vm, {
+      memBytes: cfg.memBytes,
+      testDevices: cfg.testDevices ?? false,
+      onExit: (status, reason) => this.shutdown(status, reason),
+    });
+  }
+
+  #start(): void {
+    const mailboxes = this.#threads.map(() => createMailbox());
+    this.#mailbox = new MailboxServer(mailboxes, this.devices.handleAccess, (err) => log.error(`device error: ${(err as Error).message}`));
+    this.#mailbox.start();
+    const shared = this.#mem!.shareable();
+    const claimedPorts = this.devices.claimedPorts();
+    const mmioRanges = this.devices.mmioRanges();
+    this.#threads.forEach((t, i) => {
+      t.start(this.#vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, claimedPorts, mmioRanges, debugLog: log.enabled('debug') });
+    });
+  }
+
+  #onVcpuMessage(msg: VcpuThreadMessage): void {
+    switch (msg.type) {
+      case 'exit':
+        this.shutdown(msg.status, msg.reason);
+        break;
+      case 'log':
+        log.log(msg.level, `vCPU ${msg.id}: ${msg.message}`);
+        break;
+      case 'ready':
+      case 'stopped':
+        break;
+    }
+  }
+
+  #fail(reason: string): void {
+    this.shutdown(ExitStatus.ERROR, reason);
+  }
+
+  #watchSignals(): void {
+    const on = (sig: NodeJS.Signals, status: number): void => {
+      const handler = (): void => this.shutdown(status, `received ${sig}`);
+      process.on(sig, handler);
+      this.#signalHandlers.push([sig, handler]);
+    };
+    on('SIGINT', ExitStatus.SIGINT);
+    on('SIGTERM', ExitStatus.SIGTERM);
+    on('SIGHUP', 129);
+  }
+
+  /** The one way a running VM ends; the first call wins. */
+  shutdown(status: number, reason: string): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    this.#resolve({ status, reason });
+  }
+
+  /** Releases everything, in reverse order of construction; safe after a partial build. */
+  async #teardown(): Promise<void> {
+    for (const [sig, handler] of this.#signalHandlers) process.off(sig, handler);
+    this.#signalHandlers = [];
+    this.#mailbox?.close();
+    await Promise.all(this.#threads.map((t) => t.stop()));
+    this.#mailbox?.close(); // answer anything a vCPU sent while stopping
+    this.#legacy?.close();
+    removeKickHandler();
+    for (const v of this.#vcpus) v.close();
+    this.#vcpus = [];
+    this.#vm?.close();
+    this.#mem?.close();
+    this.#kvm?.close();
+    this.#vm = undefined;
+    this.#mem = undefined;
+    this.#kvm = undefined;
+  }
+
+  /** Exit counters per vCPU, for `--report-timing` and `tkvm stat`. */
+  exitCounts(): Array<Record<string, number>> {
+    return this.#threads.map((t) => t.control.counters());
+  }
+
+  /** Milliseconds from process start to the first KVM_RUN of any vCPU. */
+  startToFirstRunMs(): number | null {
+    const firsts = this.#threads.map((t) => t.control.firstRunEpochMs).filter((t) => t > 0);
+    return firsts.length ? Math.min(...firsts) - performance.timeOrigin : null;
+  }
+
+  static readonly exitCounterNames = EXIT_COUNTERS;
+}

@@ -1,0 +1,25 @@
+/**
+ * `tkvm run`: builds a Machine from a VmConfig, wires it to the terminal,
+ * runs it to the end and returns the exit status.
+ */
+import { writeSync } from 'node:fs';
+import { type VmConfig, ExitStatus } from './config.js';
+import { Machine } from './machine.js';
+import * as log from '../util/log.js';
+
+export async function runVm(config: VmConfig): Promise<number> {
+  if (config.logLevel) log.setLogLevel(config.logLevel);
+  const machine = new Machine(config);
+  const { status, reason } = await machine.run();
+  if (status === ExitStatus.POWEROFF || isDebugExit(status)) log.info(reason);
+  else log.error(reason);
+  if (config.reportTiming) {
+    const report = { tkvmTiming: { startToFirstRunMs: machine.startToFirstRunMs(), status, exits: machine.exitCounts() } };
+    writeSync(2, `${JSON.stringify(report)}\n`);
+  }
+  return status;
+}
+
+function isDebugExit(status: number): boolean {
+  return (status & 1) === 1 && status !== ExitStatus.ERROR;
+}

@@ -1,0 +1,94 @@
+/**
+ * The VMM's handle on one vCPU thread: spawns the worker early (so its
+ * module loading overlaps VM construction), starts it on a configured vCPU,
+ * and kicks, pauses or stops it.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Vcpu } from '../kvm/vcpu.js';
+import { kickThread } from '../sys/signals.js';
+import { VcpuCommand, VcpuControl, VcpuRunState } from './vcpu-control.js';
+import type { VcpuThreadInit, VcpuThreadMessage } from './vcpu-thread.js';
+
+const THREAD_URL = new URL('./vcpu-thread.js', import.meta.url);
+
+export class VcpuHandle {
+  readonly id: number;
+  readonly control = new VcpuControl();
+  readonly #worker: Worker;
+  #vcpu: Vcpu | undefined;
+  #stopped: Promise<void>;
+  #exited = false;
+
+  /** Spawns the thread; it idles until start(). */
+  constructor(id: number, onMessage: (msg: VcpuThreadMessage) => void, onError: (err: Error) => void) {
+    this.id = id;
+    this.#worker = new Worker(THREAD_URL, { name: `vcpu${id}`, stdout: false, stderr: false });
+    this.#stopped = new Promise((resolve) => {
+      this.#worker.once('exit', () => {
+        this.#exited = true;
+        resolve();
+      });
+    });
+    this.#worker.on('message', onMessage);
+    this.#worker.on('error', onError);
+  }
+
+  start(vcpu: Vcpu, init: Omit<VcpuThreadInit, 'id' | 'vcpuFd' | 'mmapSize' | 'control'>): void {
+    this.#vcpu = vcpu;
+    const full: VcpuThreadInit = { ...init, id: this.id, vcpuFd: vcpu.fd, mmapSize: vcpu.mmapSize, control: this.control.sab };
+    this.#worker.postMessage(full);
+  }
+
+  /** Forces the thread out of KVM_RUN: immediate_exit plus the kick signal. */
+  kick(): void {
+    this.#vcpu?.setImmediateExit(true);
+    const tid = this.control.tid;
+    if (tid > 0 && this.control.state !== VcpuRunState.Stopped) kickThread(tid);
+  }
+
+  /** Asks the vCPU to park and resolves once it has (or has stopped). */
+  async pause(): Promise<void> {
+    this.control.setCommand(VcpuCommand.Pause);
+    this.kick();
+    await this.#until((s) => s === VcpuRunState.Paused || s === VcpuRunState.Stopped);
+  }
+
+  resume(): void {
+    if (this.control.command === VcpuCommand.Pause) this.control.setCommand(VcpuCommand.Run);
+  }
+
+  /**
+   * Stops the thread: the command, then kicks until it leaves KVM_RUN; a
+   * thread that does not end within `graceMs` is terminated.
+   */
+  async stop(graceMs = 2000): Promise<void> {
+    this.control.setCommand(VcpuCommand.Stop);
+    if (!this.#vcpu) {
+      await this.#worker.terminate(); // never started: nothing is in KVM_RUN
+      return;
+    }
+    const deadline = Date.now() + graceMs;
+    while (!this.#exited && Date.now() < deadline) {
+      this.kick();
+      await Promise.race([this.#stopped, sleep(20)]);
+    }
+    if (!this.#exited) await this.#worker.terminate();
+  }
+
+  get state(): VcpuRunState {
+    return this.control.state;
+  }
+
+  async #until(pred: (s: VcpuRunState) => boolean, timeoutMs = 2000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.control.state)) {
+      if (Date.now() > deadline) throw new Error(`vCPU ${this.id} did not respond within ${timeoutMs} ms`);
+      this.kick();
+      await sleep(1);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,205 @@
+/**
+ * The body of one vCPU worker thread: a synchronous KVM_RUN loop.
+ *
+ * Fast paths are answered here without leaving the thread (port 0x80 and
+ * unclaimed ports/MMIO); claimed addresses are forwarded to the device
+ * thread through the mailbox. Events that end the VM are posted to the main
+ * thread, which owns shutdown.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as sys from '../sys/libc.js';
+import { Vcpu } from '../kvm/vcpu.js';
+import { emulationFailureBytes, SystemEvent, type VcpuExit } from '../kvm/exits.js';
+import { GuestMemory, type SharedGuestMemory } from '../memory/guest-memory.js';
+import { AccessKind, MailboxClient } from './mailbox.js';
+import { VcpuCommand, VcpuControl, VcpuRunState, EXIT_COUNTERS } from './vcpu-control.js';
+import { describeVcpuState } from './fault-report.js';
+import { ExitStatus } from './config.js';
+
+/** Everything a vCPU thread needs, all of it transferable between threads. */
+export interface VcpuThreadInit {
+  id: number;
+  vcpuFd: number;
+  mmapSize: number;
+  memory: SharedGuestMemory;
+  mailbox: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  /** One byte per I/O port: 1 if a device claims it. */
+  claimedPorts: SharedArrayBuffer;
+  /** [base, length] pairs of MMIO ranges claimed by devices. */
+  mmioRanges: Array<[number, number]>;
+  debugLog: boolean;
+}
+
+/** Messages from a vCPU thread to the VMM. */
+export type VcpuThreadMessage =
+  | { type: 'ready'; id: number; tid: number }
+  | { type: 'exit'; id: number; status: number; reason: string }
+  | { type: 'stopped'; id: number }
+  | { type: 'log'; id: number; level: 'debug' | 'warn' | 'error'; message: string };
+
+const POST_CODE_PORT = 0x80;
+const exitIndex = new Map<string, number>(EXIT_COUNTERS.map((n, i) => [n, i]));
+
+function post(msg: VcpuThreadMessage): void {
+  parentPort!.postMessage(msg);
+}
+
+class VcpuLoop {
+  readonly #init: VcpuThreadInit;
+  readonly #vcpu: Vcpu;
+  readonly #mem: GuestMemory;
+  readonly #ctl: VcpuControl;
+  readonly #mailbox: MailboxClient;
+  readonly #claimed: Uint8Array;
+  readonly #abandon = (): boolean => this.#ctl.command === VcpuCommand.Stop;
+  readonly #port80: number;
+  readonly #ioUnclaimed: number;
+  readonly #mmioUnclaimed: number;
+
+  constructor(init: VcpuThreadInit) {
+    this.#init = init;
+    this.#vcpu = new Vcpu(init.vcpuFd, init.id, init.mmapSize);
+    this.#mem = GuestMemory.fromShared(init.memory);
+    this.#ctl = new VcpuControl(init.control);
+    this.#mailbox = new MailboxClient(init.mailbox);
+    this.#claimed = new Uint8Array(init.claimedPorts);
+    this.#port80 = this.#ctl.counterIndex('io-port80');
+    this.#ioUnclaimed = this.#ctl.counterIndex('io-unclaimed');
+    this.#mmioUnclaimed = this.#ctl.counterIndex('mmio-unclaimed');
+  }
+
+  run(): void {
+    const ctl = this.#ctl;
+    ctl.setTid(sys.gettid());
+    ctl.setState(VcpuRunState.Running);
+    post({ type: 'ready', id: this.#init.id, tid: ctl.tid });
+    let first = true;
+    for (;;) {
+      const cmd = ctl.command;
+      if (cmd !== VcpuCommand.Run && !this.#obey(cmd)) break;
+      if (first) {
+        ctl.setFirstRunEpochMs(performance.timeOrigin + performance.now());
+        first = false;
+      }
+      const exit = this.#vcpu.runOnce();
+      ctl.countAt(exitIndex.get(exit.kind)!);
+      if (!this.#handle(exit)) break;
+    }
+    this.#vcpu.close(false);
+    ctl.setState(VcpuRunState.Stopped);
+    post({ type: 'stopped', id: this.#init.id });
+  }
+
+  /** Pauses or stops as commanded; returns false to leave the loop. */
+  #obey(cmd: VcpuCommand): boolean {
+    if (cmd === VcpuCommand.Stop) return false;
+    this.#vcpu.setImmediateExit(false);
+    this.#ctl.setState(VcpuRunState.Paused);
+    try {
+      this.#vcpu.kvmclockCtrl();
+    } catch { /* no kvmclock in this guest: nothing to tell it */ }
+    this.#ctl.waitWhilePaused();
+    if (this.#ctl.command === VcpuCommand.Stop) return false;
+    this.#ctl.setState(VcpuRunState.Running);
+    return true;
+  }
+
+  /** Handles one exit; returns false when the vCPU must stop. */
+  #handle(exit: VcpuExit): boolean {
+    switch (exit.kind) {
+      case 'io':
+        this.#io(exit);
+        return true;
+      case 'mmio':
+        this.#mmio(exit);
+        return true;
+      case 'interrupted':
+        this.#vcpu.setImmediateExit(false);
+        return true;
+      case 'hlt':
+      case 'irq-window-open':
+        return true;
+      case 'shutdown':
+        return this.#end(ExitStatus.TRIPLE_FAULT, `triple fault: ${describeVcpuState(this.#vcpu, this.#mem)}`);
+      case 'system-event':
+        if (exit.type === SystemEvent.SHUTDOWN || exit.type === SystemEvent.RESET) {
+          return this.#end(ExitStatus.POWEROFF, exit.type === SystemEvent.RESET ? 'guest reset' : 'guest powered off');
+        }
+        return this.#end(ExitStatus.INTERNAL_ERROR, `guest system event ${exit.type}: ${describeVcpuState(this.#vcpu, this.#mem)}`);
+      case 'internal-error': {
+        const bytes = emulationFailureBytes(exit);
+        const what = exit.suberror === 1 ? 'KVM could not emulate an instruction' : `KVM internal error (suberror ${exit.suberror})`;
+        return this.#end(ExitStatus.INTERNAL_ERROR, `${what}: ${describeVcpuState(this.#vcpu, this.#mem, bytes)}`);
+      }
+      case 'fail-entry':
+        return this.#end(ExitStatus.FAIL_ENTRY, `KVM entry failed (hardware reason 0x${exit.hardwareReason.toString(16)}): ${describeVcpuState(this.#vcpu, this.#mem)}`);
+      case 'hypercall':
+      case 'debug':
+      case 'unknown':
+        return this.#end(ExitStatus.INTERNAL_ERROR, `unexpected exit ${JSON.stringify(exit, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}: ${describeVcpuState(this.#vcpu, this.#mem)}`);
+    }
+  }
+
+  #end(status: number, reason: string): false {
+    post({ type: 'exit', id: this.#init.id, status, reason });
+    return false;
+  }
+
+  #io(exit: Extract<VcpuExit, { kind: 'io' }>): void {
+    const { port, size, count, direction } = exit;
+    const run = this.#vcpu.runBytes;
+    const bytes = size * count;
+    if (exit.dataOffset < 0 || exit.dataOffset + bytes > run.length) return; // never trust the layout blindly
+    const isIn = direction === 'in';
+    if (port === POST_CODE_PORT) {
+      this.#ctl.countAt(this.#port80);
+      if (isIn) run.fill(0xff, exit.dataOffset, exit.dataOffset + bytes);
+      return;
+    }
+    if (this.#claimed[port] !== 1) {
+      this.#ctl.countAt(this.#ioUnclaimed);
+      if (isIn) run.fill(0xff, exit.dataOffset, exit.dataOffset + bytes);
+      if (this.#init.debugLog) this.#log('debug', `unclaimed port ${isIn ? 'read' : 'write'} 0x${port.toString(16)} size ${size}`);
+      return;
+    }
+    const kind = isIn ? AccessKind.PioRead : AccessKind.PioWrite;
+    for (let i = 0; i < count; i++) {
+      const off = exit.dataOffset + i * size;
+      if (!this.#mailbox.call(kind, port, run.subarray(off, off + size), this.#abandon)) return;
+    }
+  }
+
+  #mmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
+    const len = Math.min(exit.len, 8);
+    const data = this.#vcpu.runBytes.subarray(exit.dataOffset, exit.dataOffset + len);
+    const addr = Number(exit.address);
+    if (!this.#mmioClaimed(addr)) {
+      this.#ctl.countAt(this.#mmioUnclaimed);
+      if (!exit.isWrite) data.fill(0xff);
+      if (this.#init.debugLog) this.#log('debug', `unclaimed MMIO ${exit.isWrite ? 'write' : 'read'} 0x${addr.toString(16)} len ${len}`);
+      return;
+    }
+    this.#mailbox.call(exit.isWrite ? AccessKind.MmioWrite : AccessKind.MmioRead, addr, data, this.#abandon);
+  }
+
+  #mmioClaimed(addr: number): boolean {
+    for (const [base, length] of this.#init.mmioRanges) if (addr >= base && addr < base + length) return true;
+    return false;
+  }
+
+  #log(level: 'debug' | 'warn' | 'error', message: string): void {
+    post({ type: 'log', id: this.#init.id, level, message });
+  }
+}
+
+if (parentPort) {
+  parentPort.once('message', (init: VcpuThreadInit) => {
+    try {
+      new VcpuLoop(init).run();
+    } catch (err) {
+      post({ type: 'exit', id: init.id, status: ExitStatus.ERROR, reason: `vCPU ${init.id} failed: ${(err as Error).message}` });
+      post({ type: 'stopped', id: init.id });
+    }
+  });
+}
