@@ -239,3 +239,19 @@ export function threadSignalMask(how: number, signal: number): void {
   const ret = c.pthreadSigmask(how, set, null) as number;
   if (ret !== 0) throw new SysError('pthread_sigmask', ret);
 }
+
+// ---------------------------------------------------------------------------
+// Appended for the disk backends (src/backends/disk/raw.ts): fallocate(2),
+// used for discard (punch hole) and write-zeroes (zero range).
+// ---------------------------------------------------------------------------
+
+const fallocateFn = libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)');
+
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+/** fallocate(2): allocates, punches or zeroes a byte range of a file or block device. */
+export function fallocate(fd: number, mode: number, offset: number, len: number): void {
+  check(fallocateFn(fd, mode, offset, len) as number, 'fallocate');
+}

@@ -1,0 +1,38 @@
+/**
+ * The interface block devices use to reach storage. Offsets and lengths are
+ * in bytes. Every method reports host I/O failures as a DiskResult instead
+ * of throwing: a failing disk completes the guest's request with an error,
+ * it never takes the VMM down.
+ */
+import type { IoBuffers } from '../io-buffers.js';
+
+export interface DiskIoError {
+  /** errno name such as "EIO", or "ERANGE" / "EROFS" for requests the backend refuses. */
+  code: string;
+  message: string;
+}
+
+export type DiskResult = { ok: true } | { ok: false; error: DiskIoError };
+
+export const DISK_OK: DiskResult = Object.freeze({ ok: true });
+
+export function diskError(code: string, message: string): DiskResult {
+  return { ok: false, error: { code, message } };
+}
+
+export interface DiskBackend {
+  /** Size in bytes. */
+  readonly sizeBytes: number;
+  readonly readOnly: boolean;
+  /** Fills `buffers` from the disk, starting at byte `offset`. */
+  readv(offset: number, buffers: IoBuffers): DiskResult;
+  /** Writes `buffers` to the disk, starting at byte `offset`. */
+  writev(offset: number, buffers: IoBuffers): DiskResult;
+  /** Makes completed writes durable. */
+  flush(): DiskResult;
+  /** Hints that [offset, offset+len) is unused; contents become unspecified. */
+  discard(offset: number, len: number): DiskResult;
+  /** Makes [offset, offset+len) read as zeroes, freeing space if `mayUnmap`. */
+  writeZeroes(offset: number, len: number, mayUnmap: boolean): DiskResult;
+  close(): void;
+}

@@ -1,0 +1,151 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_CMDLINE, parseRunArgs, runCommand } from './run.js';
+import { UsageError } from '../../util/errors.js';
+
+function assertUsageError(argv: string[], expected: RegExp): void {
+  assert.throws(
+    () => parseRunArgs(argv),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${JSON.stringify(argv)}: expected UsageError, got ${String(error)}`);
+      assert.equal(error.exitCode, 2);
+      assert.equal(error.code, 'ERR_USAGE');
+      assert.ok(!/[\r\n]/.test(error.message), `one line: ${JSON.stringify(error.message)}`);
+      assert.match(error.message, /^run: /);
+      assert.match(error.message, /\(see tkvm help run\)$/);
+      assert.match(error.message, expected, JSON.stringify(argv));
+      return true;
+    },
+  );
+}
+
+const K = ['--kernel', 'vmlinux'];
+
+describe('parseRunArgs', () => {
+  it('applies the defaults', () => {
+    assert.deepEqual(parseRunArgs(K), {
+      kernelPath: 'vmlinux',
+      initrdPath: undefined,
+      cmdline: DEFAULT_CMDLINE,
+      cpus: 1,
+      memBytes: 512 * 1024 * 1024,
+      name: undefined,
+      testDevices: false,
+      reportTiming: false,
+      logLevel: undefined,
+    });
+    assert.equal(DEFAULT_CMDLINE, 'console=ttyS0 reboot=k panic=1');
+  });
+
+  it('takes every flag, in both --flag value and --flag=value forms', () => {
+    const config = parseRunArgs([
+      '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
+      '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
+    ]);
+    assert.deepEqual(config, {
+      kernelPath: 'bzImage',
+      initrdPath: 'initrd.img',
+      cmdline: 'console=ttyS0 quiet',
+      cpus: 2,
+      memBytes: 1536 * 1024 * 1024,
+      name: 'web-1.test_a',
+      testDevices: true,
+      reportTiming: true,
+      logLevel: 'debug',
+    });
+  });
+
+  it('accepts an empty command line and option-like values written with =', () => {
+    assert.equal(parseRunArgs([...K, '--cmdline=']).cmdline, '');
+    assert.equal(parseRunArgs([...K, '--cmdline=-x']).cmdline, '-x');
+    assert.equal(parseRunArgs(['--kernel', '-']).kernelPath, '-');
+  });
+
+  it('accepts the limits of --cpus and --mem', () => {
+    assert.equal(parseRunArgs([...K, '--cpus', '255']).cpus, 255);
+    assert.equal(parseRunArgs([...K, '--cpus', '001']).cpus, 1);
+    assert.equal(parseRunArgs([...K, '--mem', '16M']).memBytes, 16 * 1024 * 1024);
+    assert.equal(parseRunArgs([...K, '--mem', '1T']).memBytes, 1024 ** 4);
+    assert.equal(parseRunArgs([...K, '--mem', String(16 * 1024 * 1024 + 4096)]).memBytes, 16 * 1024 * 1024 + 4096);
+  });
+
+  it('requires --kernel', () => {
+    assertUsageError([], /--kernel FILE is required/);
+    assertUsageError(['--cpus', '2'], /--kernel FILE is required/);
+    assertUsageError(['--kernel='], /--kernel needs a file name/);
+    assertUsageError([...K, '--initrd='], /--initrd needs a file name/);
+  });
+
+  it('rejects unknown flags, short flags and positionals', () => {
+    assertUsageError([...K, '--bogus'], /unknown option '--bogus'/);
+    assertUsageError([...K, '--bogus=1'], /unknown option '--bogus'/);
+    assertUsageError([...K, '-k', 'x'], /unknown option '-k'/);
+    assertUsageError([...K, '--Kernel', 'x'], /unknown option '--Kernel'/);
+    assertUsageError([...K, '--__proto__'], /unknown option '--__proto__'/);
+    assertUsageError([...K, 'extra'], /unexpected argument 'extra'/);
+    assertUsageError([...K, '--', '--cpus'], /unexpected argument '--cpus'/);
+  });
+
+  it('rejects missing values, values for switches and repeated flags', () => {
+    assertUsageError(['--kernel'], /option '--kernel' needs a value/);
+    assertUsageError([...K, '--mem'], /option '--mem' needs a value/);
+    assertUsageError(['--kernel', '--cpus', '2'], /option '--kernel' needs a value .*'--cpus'/);
+    assertUsageError([...K, '--test-devices=yes'], /option '--test-devices' does not take a value/);
+    assertUsageError([...K, '--report-timing=1'], /option '--report-timing' does not take a value/);
+    assertUsageError([...K, '--cpus', '1', '--cpus=2'], /option '--cpus' given more than once/);
+    assertUsageError([...K, '--kernel', 'other'], /option '--kernel' given more than once/);
+  });
+
+  it('rejects --cpus outside 1..255 or not a whole number', () => {
+    for (const cpus of ['0', '256', '1000', '-1', '1.0', '1.5', '2x', '', ' 2', '0x2', '1e1', 'NaN', 'Infinity', '٢']) {
+      assertUsageError([...K, `--cpus=${cpus}`], /--cpus must be a whole number from 1 to 255/);
+    }
+  });
+
+  it('rejects bad, too small, too large and unaligned --mem', () => {
+    for (const mem of ['', 'lots', '-512M', '512X', '1.3K', '0x100000']) {
+      assertUsageError([...K, `--mem=${mem}`], /invalid --mem/);
+    }
+    for (const mem of ['0', '1M', '16777215', '15.5M']) {
+      assertUsageError([...K, `--mem=${mem}`], /too small: the minimum is 16 MiB/);
+    }
+    for (const mem of ['1025G', '2T', '9007199254740991']) {
+      assertUsageError([...K, `--mem=${mem}`], /too large: the maximum is 1 TiB/);
+    }
+    assertUsageError([...K, '--mem=99999999999999999999T'], /invalid --mem .*too large/);
+    for (const mem of ['16777217', '16385K', '1048577K']) {
+      assertUsageError([...K, `--mem=${mem}`], /not a multiple of the 4 KiB page size/);
+    }
+  });
+
+  it('rejects VM names that are not path-safe', () => {
+    for (const name of ['', '../x', 'a/b', '.hidden', '-x', 'has space', 'x'.repeat(65), 'tab\there', 'é']) {
+      assertUsageError([...K, `--name=${name}`], /is not a valid VM name/);
+    }
+    assert.equal(parseRunArgs([...K, '--name', 'x'.repeat(64)]).name, 'x'.repeat(64));
+  });
+
+  it('rejects unknown log levels', () => {
+    for (const level of ['', 'trace', 'WARN', 'verbose']) {
+      assertUsageError([...K, `--log-level=${level}`], /--log-level must be one of error, warn, info, debug/);
+    }
+  });
+
+  it('keeps messages on one line even when a value has control characters', () => {
+    assertUsageError([...K, '--cpus', '1\n2'], /'1\\x0a2'/);
+    assertUsageError([...K, '--mem', '\u001b[31m'], /'\\x1b\[31m'/);
+  });
+});
+
+describe('runCommand', () => {
+  it('documents every flag in its usage', () => {
+    for (const flag of ['--kernel', '--initrd', '--cmdline', '--cpus', '--mem', '--name', '--test-devices', '--report-timing', '--log-level']) {
+      assert.ok(runCommand.usage.includes(flag), flag);
+    }
+    assert.ok(runCommand.usage.includes(DEFAULT_CMDLINE));
+  });
+
+  it('reports usage errors before starting anything', async () => {
+    await assert.rejects(runCommand.run(['--cpus', '0']), UsageError);
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * `tkvm run`: boot one VM from a kernel image and run it in the foreground
+ * until it powers off. Flag parsing is pure (`parseRunArgs`) and separate
+ * from starting the VM, so every usage error is checked without KVM.
+ */
+
+import type { Command } from '../command.js';
+import type { VmConfig } from '../../vmm/config.js';
+import { commandUsageError, parseCommandArgs } from '../args.js';
+import { formatSize, parseSize } from '../size.js';
+import { quoteForMessage } from '../quote.js';
+import { UsageError } from '../../util/errors.js';
+import { isValidVmName } from '../../control/paths.js';
+
+/**
+ * Kernel command line when `--cmdline` is not given: the console on the
+ * first serial port; a guest reboot resets through the keyboard controller
+ * (reboot=k, which ends `tkvm run` with status 0), and a panic reboots after
+ * one second (panic=1) instead of hanging.
+ */
+export const DEFAULT_CMDLINE = 'console=ttyS0 reboot=k panic=1';
+export const DEFAULT_CPUS = 1;
+export const DEFAULT_MEM_BYTES = 512 * 1024 * 1024;
+
+/** KVM numbers vCPUs with 8-bit APIC IDs here; 255 is the broadcast ID. */
+export const MAX_CPUS = 255;
+export const MIN_MEM_BYTES = 16 * 1024 * 1024;
+export const MAX_MEM_BYTES = 1024 * 1024 * 1024 * 1024;
+export const PAGE_BYTES = 4096;
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+const RUN_FLAGS = {
+  kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  cmdline: { type: 'string' },
+  cpus: { type: 'string' },
+  mem: { type: 'string' },
+  name: { type: 'string' },
+  'test-devices': { type: 'boolean' },
+  'report-timing': { type: 'boolean' },
+  'log-level': { type: 'string' },
+} as const;
+
+export const RUN_USAGE = `Usage: tkvm run --kernel FILE [OPTIONS]
+
+Boots FILE directly in 64-bit mode (no firmware) and runs the VM in the
+foreground, with the guest's serial console on this terminal.
+
+Options:
+  --kernel FILE        kernel to boot: a bzImage, an ELF vmlinux or a
+                       freestanding test-guest ELF (required)
+  --initrd FILE        initial ramdisk to load for the kernel
+  --cmdline STRING     kernel command line
+                       (default: "${DEFAULT_CMDLINE}")
+  --cpus N             number of vCPUs, 1 to ${MAX_CPUS} (default: ${DEFAULT_CPUS})
+  --mem SIZE           guest RAM, binary units: 512M, 2G, 1536MiB; at least
+                       16M, at most 1T, a multiple of 4K (default: 512M)
+  --name NAME          VM name for tkvm list/stop/...: letters, digits, '.',
+                       '_' and '-', at most 64 (default: guest-PID)
+  --test-devices       add the devices the integration-test guests use
+  --report-timing      print a JSON timing and exit report on stderr at exit
+  --log-level LEVEL    error, warn, info or debug (default: $TKVM_LOG, or warn)
+  -h, --help           show this help
+
+Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends a literal Ctrl-A.`;
+
+/** Turns `tkvm run` arguments into a VmConfig; throws UsageError (exit 2). */
+export function parseRunArgs(argv: readonly string[]): VmConfig {
+  const { flags } = parseCommandArgs('run', argv, RUN_FLAGS);
+  const usage = (problem: string): UsageError => commandUsageError('run', problem);
+
+  const kernelPath = flags.kernel;
+  if (kernelPath === undefined) throw usage('--kernel FILE is required');
+  if (kernelPath === '') throw usage('--kernel needs a file name, got an empty string');
+  if (flags.initrd === '') throw usage('--initrd needs a file name, got an empty string');
+
+  return {
+    kernelPath,
+    initrdPath: flags.initrd,
+    cmdline: flags.cmdline ?? DEFAULT_CMDLINE,
+    cpus: flags.cpus === undefined ? DEFAULT_CPUS : parseCpus(flags.cpus, usage),
+    memBytes: flags.mem === undefined ? DEFAULT_MEM_BYTES : parseMem(flags.mem, usage),
+    name: flags.name === undefined ? undefined : parseName(flags.name, usage),
+    testDevices: flags['test-devices'] === true,
+    reportTiming: flags['report-timing'] === true,
+    // Left unset when not given, so that the VMM's default ($TKVM_LOG) applies.
+    logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
+  };
+}
+
+type UsageErrorFactory = (problem: string) => UsageError;
+
+function parseCpus(text: string, usage: UsageErrorFactory): number {
+  const cpus = /^\d{1,3}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(cpus >= 1 && cpus <= MAX_CPUS)) {
+    throw usage(`--cpus must be a whole number from 1 to ${MAX_CPUS}, got ${quoteForMessage(text)}`);
+  }
+  return cpus;
+}
+
+function parseMem(text: string, usage: UsageErrorFactory): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(text, '--mem');
+  } catch (error) {
+    if (error instanceof UsageError) throw usage(error.message);
+    throw error;
+  }
+  if (bytes < MIN_MEM_BYTES) {
+    throw usage(`--mem ${quoteForMessage(text)} is too small: the minimum is ${formatSize(MIN_MEM_BYTES)}`);
+  }
+  if (bytes > MAX_MEM_BYTES) {
+    throw usage(`--mem ${quoteForMessage(text)} is too large: the maximum is ${formatSize(MAX_MEM_BYTES)}`);
+  }
+  if (bytes % PAGE_BYTES !== 0) {
+    throw usage(`--mem ${quoteForMessage(text)} (${bytes} bytes) is not a multiple of the 4 KiB page size`);
+  }
+  return bytes;
+}
+
+/** VM names become control-socket file names (src/control/paths.ts). */
+function parseName(text: string, usage: UsageErrorFactory): string {
+  if (!isValidVmName(text)) {
+    throw usage(
+      `--name ${quoteForMessage(text)} is not a valid VM name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  return text;
+}
+
+function parseLogLevel(text: string, usage: UsageErrorFactory): LogLevel {
+  const level = LOG_LEVELS.find((candidate) => candidate === text);
+  if (level === undefined) {
+    throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoteForMessage(text)}`);
+  }
+  return level;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'boot a kernel or test guest and run it in the foreground',
+  usage: RUN_USAGE,
+  async run(argv: string[]): Promise<number> {
+    const config = parseRunArgs(argv);
+    // Loaded on demand so that help, version and usage errors never load
+    // the KVM and FFI modules.
+    const { runVm } = await import('../../vmm/run.js');
+    return runVm(config);
+  },
+};

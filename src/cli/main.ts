@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * The `tkvm` executable (package.json "bin"). Everything but process
+ * plumbing is in dispatch.ts.
+ */
+
+import { describeFailure, isDebugEnabled, runCli } from './dispatch.js';
+
+const debug = isDebugEnabled();
+
+/** Errors that escape the command (a failed callback, say) get the same one-line report. */
+function failAsynchronously(error: unknown): void {
+  const { text, exitCode } = describeFailure(error, debug);
+  process.stderr.write(text);
+  process.exit(exitCode);
+}
+process.on('uncaughtException', failAsynchronously);
+process.on('unhandledRejection', failAsynchronously);
+
+// `tkvm help | head -1`: a reader that goes away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') failAsynchronously(error);
+  });
+}
+
+const exitCode = await runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+}, debug);
+
+/** Resolves once everything written so far has been handed to the OS. */
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+await Promise.all([flush(process.stdout), flush(process.stderr)]);
+// Exit now even if the VMM left a handle open (a raw-mode stdin, a timer).
+process.exit(exitCode);

@@ -1,0 +1,130 @@
+/**
+ * virtio-blk (virtio 1.2 §5.2): one request queue served from a DiskBackend.
+ */
+import type { DiskBackend } from '../../../backends/disk/backend.js';
+import type { ConfigSpace } from '../config-space.js';
+import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';
+import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
+import { VirtqueueError } from '../queue/errors.js';
+import { serviceQueue } from '../queue/service.js';
+import type { SplitQueue } from '../queue/split.js';
+import { featureMask, hasFeature, MAX_QUEUE_SIZE, VirtioDeviceId, VirtioFeature } from '../types.js';
+import { BLK_ID_BYTES, BlkFeature, type BlkLimits, encodeBlkConfig, SECTOR_SIZE } from './config.js';
+import { type BlkCounters, type BlkRequestContext, emptyBlkCounters, executeBlkRequest } from './request.js';
+
+export interface VirtioBlkOptions {
+  backend: DiskBackend;
+  /** GET_ID answer: at most 20 bytes of UTF-8 (longer is truncated). */
+  serial?: string;
+  /** Queue size offered (power of 2, default 256). */
+  queueSize?: number;
+  /** Logical block size reported in blk_size (power of 2, at least 512; default 512). */
+  blockSize?: number;
+  logger?: DeviceLogger;
+}
+
+/** Largest single segment the driver may use (size_max). */
+const SIZE_MAX = 1 << 22;
+/** Discard / write-zeroes limits offered (sectors per segment, segments per request). */
+const MAX_DISCARD_SECTORS = 1 << 22;
+const MAX_DISCARD_SEG = 32;
+
+export class VirtioBlk implements VirtioDevice {
+  readonly deviceId = VirtioDeviceId.BLOCK;
+  readonly queueMaxSizes: readonly number[];
+  readonly features: bigint;
+  readonly counters: BlkCounters = emptyBlkCounters();
+  readonly limits: BlkLimits;
+  readonly #config: ConfigSpace;
+  readonly #context: BlkRequestContext;
+  readonly #logger: DeviceLogger;
+  #queues: ReadonlyArray<SplitQueue | null> = [];
+
+  constructor(options: VirtioBlkOptions) {
+    const { backend } = options;
+    const queueSize = options.queueSize ?? 256;
+    const blockSize = options.blockSize ?? SECTOR_SIZE;
+    if (!Number.isInteger(queueSize) || queueSize < 4 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) !== 0) throw new RangeError(`virtio-blk: bad queue size ${queueSize}`);
+    if (!Number.isInteger(blockSize) || blockSize < SECTOR_SIZE || (blockSize & (blockSize - 1)) !== 0) throw new RangeError(`virtio-blk: bad block size ${blockSize}`);
+    const readOnly = backend.readOnly;
+    this.queueMaxSizes = [queueSize];
+    this.features = featureMask(
+      VirtioFeature.VERSION_1, VirtioFeature.INDIRECT_DESC, VirtioFeature.EVENT_IDX,
+      BlkFeature.SIZE_MAX, BlkFeature.SEG_MAX, BlkFeature.BLK_SIZE, BlkFeature.FLUSH,
+      ...(readOnly ? [BlkFeature.RO] : [BlkFeature.DISCARD, BlkFeature.WRITE_ZEROES]),
+    );
+    this.limits = {
+      capacitySectors: Math.floor(backend.sizeBytes / SECTOR_SIZE),
+      sizeMax: SIZE_MAX,
+      // Header and status take two descriptors of a chain bounded by the queue size.
+      segMax: queueSize - 2,
+      blkSize: blockSize,
+      numQueues: 1,
+      maxDiscardSectors: MAX_DISCARD_SECTORS,
+      maxDiscardSeg: MAX_DISCARD_SEG,
+      discardSectorAlignment: blockSize / SECTOR_SIZE,
+      maxWriteZeroesSectors: MAX_DISCARD_SECTORS,
+      maxWriteZeroesSeg: MAX_DISCARD_SEG,
+      writeZeroesMayUnmap: !readOnly,
+    };
+    this.#config = encodeBlkConfig(this.limits);
+    this.#logger = limitedLogger(options.logger ?? silentLogger);
+    const serial = new Uint8Array(BLK_ID_BYTES);
+    serial.set(new TextEncoder().encode(options.serial ?? '').subarray(0, BLK_ID_BYTES));
+    this.#context = {
+      backend,
+      capacitySectors: this.limits.capacitySectors,
+      readOnly,
+      serial,
+      maxDiscardSectors: this.limits.maxDiscardSectors,
+      maxDiscardSeg: this.limits.maxDiscardSeg,
+      maxWriteZeroesSectors: this.limits.maxWriteZeroesSectors,
+      maxWriteZeroesSeg: this.limits.maxWriteZeroesSeg,
+      writeZeroesMayUnmap: this.limits.writeZeroesMayUnmap,
+      writeThrough: false,
+      counters: this.counters,
+      logger: this.#logger,
+    };
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    this.#config.read(offset, data);
+  }
+
+  /** Every offered field is read-only (CONFIG_WCE is not offered): writes are ignored. */
+  writeConfig(_offset: number, _data: Uint8Array): void {}
+
+  activate(features: bigint, queues: ReadonlyArray<SplitQueue | null>): void {
+    this.#context.writeThrough = !hasFeature(features, BlkFeature.FLUSH);
+    this.#queues = queues;
+  }
+
+  queueNotified(index: number): QueueProcessResult {
+    const queue = this.#queues[index];
+    if (!queue) return { notify: false, needsReset: false, more: false };
+    return this.processQueue(queue);
+  }
+
+  /** Performs every available request on `queue` through the backend. */
+  processQueue(queue: SplitQueue): QueueProcessResult {
+    const result = serviceQueue(
+      queue,
+      (chain) => executeBlkRequest(chain, this.#context),
+      (error) => {
+        // Chains the queue rejected never reached executeBlkRequest: count them here.
+        if (error instanceof VirtqueueError && error.code !== 'ERR_VIRTQ_CHAIN_EXHAUSTED') {
+          this.counters.requests++;
+          this.counters.malformed++;
+        }
+        this.counters.errors++;
+        this.#logger.warn(`virtio-blk: ${error.message}`);
+      },
+    );
+    return processResult(result);
+  }
+
+  reset(): void {
+    this.#queues = [];
+    this.#context.writeThrough = false;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The loop every device runs when its queue is kicked: suppress further
+ * notifications, pop and handle chains, return them, then re-enable
+ * notifications and look again so that a buffer added in between is never
+ * missed (virtio 1.2 §2.7.10). Malformed chains are completed with length 0
+ * and reported; a fatal ring fault stops the queue. Nothing a guest does can
+ * make an exception escape or the loop run unbounded.
+ */
+import type { DescriptorChain } from './chain.js';
+import { VirtqueueError } from './errors.js';
+import type { SplitQueue } from './split.js';
+
+export interface ServiceOptions {
+  /** Stop popping when this returns false (e.g. a receive queue with nothing to deliver). */
+  shouldContinue?: () => boolean;
+  /** Most chains handled in one call; the rest wait for the next call (`more`). Default 65536. */
+  budget?: number;
+}
+
+export interface ServiceResult {
+  /** Chains completed (including malformed ones). */
+  completed: number;
+  /** The driver must get a used-buffer notification. */
+  notify: boolean;
+  /** The budget ran out with chains still available: call again soon. */
+  more: boolean;
+  /** Set when the queue broke: the device must set DEVICE_NEEDS_RESET. */
+  fatal: VirtqueueError | null;
+}
+
+/**
+ * Handles every available chain of `queue` with `handle`, which returns the
+ * number of bytes it wrote into the chain's writable buffers. Errors (from
+ * the queue or thrown by `handle`) go to `onError`; the chain is completed
+ * with length 0.
+ */
+export function serviceQueue(
+  queue: SplitQueue,
+  handle: (chain: DescriptorChain) => number,
+  onError: (error: Error, head: number | undefined) => void,
+  options: ServiceOptions = {},
+): ServiceResult {
+  const shouldContinue = options.shouldContinue ?? (() => true);
+  let budget = options.budget ?? 65536;
+  let completed = 0;
+  let fatal: VirtqueueError | null = queue.broken;
+  let more = false;
+  let stopped = false;
+  outer: while (!fatal) {
+    queue.disableNotification();
+    for (;;) {
+      if (!shouldContinue()) {
+        stopped = true;
+        break outer;
+      }
+      if (budget <= 0) {
+        more = queue.availableCount() > 0;
+        break outer;
+      }
+      let chain: DescriptorChain | null;
+      try {
+        chain = queue.popAvail();
+      } catch (err) {
+        if (!(err instanceof VirtqueueError)) throw err;
+        onError(err, err.head);
+        if (err.fatal) {
+          fatal = err;
+          break outer;
+        }
+        if (err.head !== undefined) {
+          queue.pushUsed(err.head, 0);
+          completed++;
+        }
+        budget--;
+        continue;
+      }
+      if (!chain) break;
+      budget--;
+      let written: number;
+      try {
+        written = handle(chain);
+      } catch (err) {
+        onError(err instanceof Error ? err : new Error(String(err)), chain.head);
+        written = 0;
+      }
+      if (!Number.isInteger(written) || written < 0 || written > chain.writableLength) {
+        onError(new Error(`device reported ${written} bytes used of ${chain.writableLength} writable`), chain.head);
+        written = 0;
+      }
+      queue.pushUsed(chain.head, written);
+      completed++;
+    }
+    if (!queue.enableNotification()) break;
+  }
+  // Stopped early with buffers left: still ask to be told about new ones.
+  if (stopped) queue.enableNotification();
+  return { completed, notify: queue.needsNotification(), more, fatal };
+}
