@@ -1,0 +1,96 @@
+/**
+ * A VmController for tests of the control plane: records calls, and can
+ * be made slow or failing per method. Not used by the VMM.
+ */
+import type { VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
+
+export type ControllerMethod = keyof VmController;
+
+export class FakeController implements VmController {
+  readonly calls: Record<ControllerMethod, number> = {
+    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0,
+  };
+  state: VmState = 'running';
+  stopRequests: boolean[] = [];
+  nmis: number[] = [];
+  sysrqKeys: string[] = [];
+  /** Milliseconds each async method waits before completing. */
+  delays: Partial<Record<ControllerMethod, number>> = {};
+  /** An error each method throws (async methods reject with it). */
+  failures: Partial<Record<ControllerMethod, Error>> = {};
+
+  constructor(readonly vmInfo: Omit<VmInfo, 'state'> = {
+    name: 'testvm', pid: 4242, cpus: 2, memBytes: 512 * 1024 * 1024, uptimeMs: 3_720_000,
+  }) {}
+
+  info(): VmInfo {
+    this.calls.info++;
+    const failure = this.failures.info;
+    if (failure) throw failure;
+    return { ...this.vmInfo, state: this.state };
+  }
+
+  private async step(method: ControllerMethod): Promise<void> {
+    this.calls[method]++;
+    const delay = this.delays[method];
+    if (delay) await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    const failure = this.failures[method];
+    if (failure) throw failure;
+  }
+
+  async stop(force: boolean): Promise<void> {
+    await this.step('stop');
+    this.stopRequests.push(force);
+    this.state = 'stopping';
+  }
+  async pause(): Promise<void> {
+    await this.step('pause');
+    this.state = 'paused';
+  }
+  async resume(): Promise<void> {
+    await this.step('resume');
+    this.state = 'running';
+  }
+  async debug(): Promise<VcpuDebugInfo[]> {
+    await this.step('debug');
+    return [0, 1].map((id) => ({
+      id,
+      regs: {
+        rax: '0x1', rbx: '0x0', rcx: '0x0', rdx: '0x3f8', rsi: '0x0', rdi: '0x0', rbp: '0x0', rsp: '0x7c00',
+        r8: '0x0', r9: '0x0', r10: '0x0', r11: '0x0', r12: '0x0', r13: '0x0', r14: '0x0', r15: '0x0',
+        rip: '0xffffffff81000000', rflags: '0x2',
+      },
+      segments: {
+        cs: { selector: 0x10, base: '0x0', limit: 0xffffffff, type: 11, dpl: 0, present: true, long: true, db: false },
+        ds: { selector: 0x18, base: '0x0', limit: 0xffffffff, type: 3, dpl: 0, present: true, long: false, db: true },
+      },
+      control: {
+        cr0: '0x80050033', cr2: '0x0', cr3: '0x1000', cr4: '0x20', cr8: '0x0', efer: '0xd01', apic_base: '0xfee00900',
+        gdt: '0x9000/39', idt: '0x0/0',
+      },
+      codeAtRip: id === 0 ? 'f4eb fd90' : null,
+    }));
+  }
+  async stats(): Promise<VmStats> {
+    await this.step('stats');
+    return {
+      vcpus: [
+        { id: 0, exits: { io: 1200, hlt: 7, mmio: 30 } },
+        { id: 1, exits: { io: 5, hlt: 99 } },
+      ],
+      devices: [
+        { name: 'serial0', counters: { txBytes: 4096, rxBytes: 12 } },
+        { name: 'virtio-blk0', counters: { requests: 17 } },
+      ],
+      rssBytes: 96 * 1024 * 1024,
+    };
+  }
+  async injectNmi(cpu: number): Promise<void> {
+    await this.step('injectNmi');
+    this.nmis.push(cpu);
+  }
+  async sendSysrq(key: string): Promise<void> {
+    await this.step('sendSysrq');
+    this.sysrqKeys.push(key);
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The control protocol (docs/control-protocol.md): newline-delimited JSON
+ * over a unix stream socket. Every request and response carries `v`, the
+ * protocol version. Parsing is strict: a message with an unknown field, a
+ * wrong type or a bad value is refused with a stable error code.
+ */
+import type { VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest request line in bytes, newline excluded. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Largest response line a client accepts, newline excluded. */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** Arguments of each command. */
+export interface CommandArgs {
+  list: Record<string, never>;
+  info: Record<string, never>;
+  stop: { force?: boolean };
+  pause: Record<string, never>;
+  resume: Record<string, never>;
+  debug: Record<string, never>;
+  stat: Record<string, never>;
+  nmi: { cpu: number };
+  sysrq: { key: string };
+}
+
+/** Result of each command. */
+export interface CommandResults {
+  list: VmInfo[];
+  info: VmInfo;
+  stop: null;
+  pause: null;
+  resume: null;
+  debug: VcpuDebugInfo[];
+  stat: VmStats;
+  nmi: null;
+  sysrq: null;
+}
+
+/** A validated request; narrowing on `cmd` narrows `args`. */
+export type Request = {
+  [C in CommandName]: { v: typeof PROTOCOL_VERSION; id: number; cmd: C; args: CommandArgs[C] };
+}[CommandName];
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export type Response =
+  | { v: typeof PROTOCOL_VERSION; id: number | null; ok: true; result: unknown }
+  | { v: typeof PROTOCOL_VERSION; id: number | null; ok: false; error: ErrorBody };
+
+/** Stable error codes the server sends (the controller may add its own ERR_* codes). */
+export const ErrorCodes = {
+  /** The line is not valid UTF-8 JSON. */
+  BAD_JSON: 'ERR_BAD_JSON',
+  /** Valid JSON, but not a well-formed request object. */
+  BAD_REQUEST: 'ERR_BAD_REQUEST',
+  /** `v` is not a version this server speaks. */
+  BAD_VERSION: 'ERR_BAD_VERSION',
+  UNKNOWN_COMMAND: 'ERR_UNKNOWN_COMMAND',
+  /** `args` has an unknown key, a missing key or a value of the wrong type. */
+  BAD_ARGS: 'ERR_BAD_ARGS',
+  /** The line is longer than MAX_REQUEST_BYTES; the connection is then closed. */
+  MESSAGE_TOO_LARGE: 'ERR_MESSAGE_TOO_LARGE',
+  /** Too many requests in flight on this connection. */
+  BUSY: 'ERR_BUSY',
+  /** The VMM did not complete the request in time; it may still complete. */
+  TIMEOUT: 'ERR_TIMEOUT',
+  /** The VMM failed the request without a more specific code. */
+  VM_ERROR: 'ERR_VM_ERROR',
+} as const;
+
+/** A request refused before it reached the VMM. */
+export class ProtocolError extends Error {
+  readonly code: string;
+  /** The request id when it could be read, so the reply can carry it. */
+  readonly id: number | null;
+  constructor(code: string, message: string, id: number | null = null) {
+    super(message);
+    this.name = 'ProtocolError';
+    this.code = code;
+    this.id = id;
+  }
+}
+
+const ERROR_CODE_PATTERN = /^ERR_[A-Z0-9_]{1,60}$/;
+
+export function isErrorCode(value: unknown): value is string {
+  return typeof value === 'string' && ERROR_CODE_PATTERN.test(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isRequestId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isCommandName(value: unknown): value is CommandName {
+  return typeof value === 'string' && (COMMAND_NAMES as readonly string[]).includes(value);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes one line (without its newline) as UTF-8 JSON. */
+export function parseJsonLine(line: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(line);
+  } catch {
+    throw new ProtocolError(ErrorCodes.BAD_JSON, 'message is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProtocolError(ErrorCodes.BAD_JSON, 'message is not valid JSON');
+  }
+}
+
+const REQUEST_KEYS = new Set(['v', 'id', 'cmd', 'args']);
+
+/** Validates a decoded request; throws ProtocolError naming the first problem. */
+export function validateRequest(message: unknown): Request {
+  if (!isPlainObject(message)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'request must be a JSON object');
+  const id = isRequestId(message.id) ? message.id : null;
+  if (!('v' in message)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'request has no "v" field', id);
+  if (message.v !== PROTOCOL_VERSION) {
+    throw new ProtocolError(ErrorCodes.BAD_VERSION, `unsupported protocol version (this server speaks v${PROTOCOL_VERSION})`, id);
+  }
+  if (id === null) {
+    throw new ProtocolError(ErrorCodes.BAD_REQUEST, '"id" must be an integer between 0 and 2^53-1');
+  }
+  for (const key of Object.keys(message)) {
+    if (!REQUEST_KEYS.has(key)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, `unknown request field "${key}"`, id);
+  }
+  if (typeof message.cmd !== 'string') throw new ProtocolError(ErrorCodes.BAD_REQUEST, '"cmd" must be a string', id);
+  if (!isCommandName(message.cmd)) {
+    throw new ProtocolError(ErrorCodes.UNKNOWN_COMMAND, `unknown command ${JSON.stringify(message.cmd.slice(0, 32))}`, id);
+  }
+  const rawArgs = 'args' in message ? message.args : {};
+  if (!isPlainObject(rawArgs)) throw new ProtocolError(ErrorCodes.BAD_ARGS, '"args" must be an object', id);
+  const args = validateArgs(message.cmd, rawArgs, id);
+  return { v: PROTOCOL_VERSION, id, cmd: message.cmd, args } as Request;
+}
+
+function checkKeys(args: Record<string, unknown>, allowed: readonly string[], id: number): void {
+  for (const key of Object.keys(args)) {
+    if (!allowed.includes(key)) {
+      throw new ProtocolError(ErrorCodes.BAD_ARGS, `unknown argument "${key.slice(0, 32)}"`, id);
+    }
+  }
+}
+
+/** Linux magic SysRq keys are single lowercase letters or digits (Documentation/admin-guide/sysrq.rst). */
+export const SYSRQ_KEY_PATTERN = /^[0-9a-z]$/;
+
+/** Highest vCPU index accepted in `nmi` (KVM_MAX_VCPUS is at most 4096). */
+export const MAX_VCPU_INDEX = 4095;
+
+function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: number): CommandArgs[CommandName] {
+  switch (cmd) {
+    case 'stop':
+      checkKeys(args, ['force'], id);
+      if (args.force !== undefined && typeof args.force !== 'boolean') {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, '"force" must be a boolean', id);
+      }
+      return args.force === undefined ? {} : { force: args.force };
+    case 'nmi': {
+      checkKeys(args, ['cpu'], id);
+      const cpu = args.cpu;
+      if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu > MAX_VCPU_INDEX) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"cpu" must be an integer between 0 and ${MAX_VCPU_INDEX}`, id);
+      }
+      return { cpu };
+    }
+    case 'sysrq':
+      checkKeys(args, ['key'], id);
+      if (typeof args.key !== 'string' || !SYSRQ_KEY_PATTERN.test(args.key)) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, '"key" must be one lowercase letter or digit', id);
+      }
+      return { key: args.key };
+    default:
+      checkKeys(args, [], id);
+      return {};
+  }
+}
+
+/** Parses and validates one request line. */
+export function parseRequest(line: Uint8Array): Request {
+  return validateRequest(parseJsonLine(line));
+}
+
+export function encodeRequest<C extends CommandName>(id: number, cmd: C, args: CommandArgs[C]): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, id, cmd, args }) + '\n';
+}
+
+export function encodeResult(id: number, result: unknown): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, id, ok: true, result: result ?? null }) + '\n';
+}
+
+export function encodeError(id: number | null, code: string, message: string): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, id, ok: false, error: { code, message } }) + '\n';
+}
+
+/** Validates a decoded response (the client side of the same strictness). */
+export function validateResponse(message: unknown): Response {
+  if (!isPlainObject(message)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'response must be a JSON object');
+  if (message.v !== PROTOCOL_VERSION) throw new ProtocolError(ErrorCodes.BAD_VERSION, 'response has an unsupported version');
+  const id = message.id;
+  if (id !== null && !isRequestId(id)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'response "id" is invalid');
+  if (message.ok === true) {
+    if (!('result' in message)) throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'response has no "result"');
+    return { v: PROTOCOL_VERSION, id, ok: true, result: message.result };
+  }
+  if (message.ok === false) {
+    const error = message.error;
+    if (!isPlainObject(error) || !isErrorCode(error.code) || typeof error.message !== 'string') {
+      throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'response "error" is malformed');
+    }
+    return { v: PROTOCOL_VERSION, id, ok: false, error: { code: error.code, message: error.message } };
+  }
+  throw new ProtocolError(ErrorCodes.BAD_REQUEST, 'response "ok" must be a boolean');
+}
+
+/** Validates a VmInfo result field by field. */
+export function validateVmInfo(value: unknown): VmInfo {
+  const bad = (what: string): never => {
+    throw new ProtocolError(ErrorCodes.BAD_REQUEST, `malformed VM info: ${what}`);
+  };
+  if (!isPlainObject(value)) return bad('not an object');
+  const { name, pid, state, cpus, memBytes, uptimeMs } = value;
+  if (typeof name !== 'string') bad('name');
+  if (!Number.isSafeInteger(pid) || (pid as number) <= 0) bad('pid');
+  if (state !== 'running' && state !== 'paused' && state !== 'stopping') bad('state');
+  if (!Number.isSafeInteger(cpus) || (cpus as number) < 0) bad('cpus');
+  if (!Number.isSafeInteger(memBytes) || (memBytes as number) < 0) bad('memBytes');
+  if (typeof uptimeMs !== 'number' || !Number.isFinite(uptimeMs) || uptimeMs < 0) bad('uptimeMs');
+  return value as unknown as VmInfo;
+}
