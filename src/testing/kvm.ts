@@ -44,14 +44,14 @@ export interface RunResult {
 }
 
 /** Runs the tkvm CLI with a time limit; the child is killed if it exceeds it. */
-export function runTkvm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStdout?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<RunResult> {
+export function runTkvm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStdout?: (stdoutSoFar: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      opts.onStdout?.(d, child);
+      opts.onStdout?.(stdout, child);
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);

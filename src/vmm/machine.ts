@@ -15,10 +15,12 @@ import { DeviceManager } from './device-manager.js';
 import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import { EXIT_COUNTERS } from './vcpu-control.js';
+import { EXIT_COUNTERS, VcpuRunState } from './vcpu-control.js';
+import type { VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import { vcpuDebugInfo } from './debug-info.js';
 import { ramRegions } from '../arch/x86/layout.js';
 import { loadGuest } from '../arch/x86/boot.js';
-import { buildCpuid } from '../arch/x86/cpuid.js';
+import { buildVcpuCpuid } from '../arch/x86/cpuid.js';
 import { configureLapicLints } from './lapic.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
 
@@ -31,7 +33,7 @@ export interface MachineResult {
   reason: string;
 }
 
-export class Machine {
+export class Machine implements VmController {
   readonly config: VmConfig;
   readonly startedAt = Date.now();
   readonly devices = new DeviceManager();
@@ -102,7 +104,7 @@ export class Machine {
     for (let i = 0; i < cfg.cpus; i++) {
       const vcpu = vm.createVcpu(i);
       this.#vcpus.push(vcpu);
-      vcpu.setCpuid(buildCpuid(supported, i, cfg.cpus));
+      vcpu.setCpuid(buildVcpuCpuid(supported, i, cfg.cpus));
       configureLapicLints(vcpu);
       vcpu.setMsrs(boot.msrs);
       if (i === 0) {
@@ -198,4 +200,99 @@ export class Machine {
   }
 
   static readonly exitCounterNames = EXIT_COUNTERS;
+
+  // --- VmController: what the control socket may ask of a running VM ---
+
+  #paused = false;
+  #pauseLock: Promise<void> = Promise.resolve();
+
+  get name(): string {
+    return this.config.name ?? `guest-${process.pid}`;
+  }
+
+  info(): VmInfo {
+    const state: VmState = this.#ending ? 'stopping' : this.#paused ? 'paused' : 'running';
+    return { name: this.name, pid: process.pid, state, cpus: this.config.cpus, memBytes: this.config.memBytes, uptimeMs: Date.now() - this.startedAt };
+  }
+
+  /**
+   * Graceful: presses Ctrl-Alt-Del on the i8042 keyboard, which Linux turns
+   * into a reboot (tkvm's default cmdline has reboot=k, so the VM ends), and
+   * stops the VM anyway after `graceMs`. Forced: ends it at once.
+   */
+  async stop(force: boolean, graceMs = 10_000): Promise<void> {
+    if (force || !this.#legacy) {
+      this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop --force');
+      return;
+    }
+    if (this.#paused) await this.resume();
+    this.#legacy.i8042.pressCtrlAltDel();
+    const timer = setTimeout(() => this.shutdown(ExitStatus.POWEROFF, `guest did not power off within ${graceMs / 1000} s of tkvm stop; stopped it`), graceMs);
+    timer.unref();
+  }
+
+  /** Parks every vCPU outside KVM_RUN; idempotent. */
+  async pause(): Promise<void> {
+    await this.#serialize(async () => {
+      if (this.#paused || this.#ending) return;
+      await Promise.all(this.#threads.map((t) => t.pause()));
+      this.#paused = true;
+    });
+  }
+
+  async resume(): Promise<void> {
+    await this.#serialize(async () => {
+      if (!this.#paused) return;
+      this.#threads.forEach((t) => t.resume());
+      this.#paused = false;
+    });
+  }
+
+  /** Registers need the vCPU outside KVM_RUN (vCPU ioctls wait for it), so the VM is paused around the read. */
+  async debug(): Promise<VcpuDebugInfo[]> {
+    return this.#whilePaused(() => this.#vcpus.map((v) => vcpuDebugInfo(v, this.#mem!)));
+  }
+
+  async stats(): Promise<VmStats> {
+    return {
+      vcpus: this.#threads.map((t) => ({ id: t.id, exits: { ...t.control.counters() } })),
+      devices: this.devices.stats(),
+      rssBytes: process.memoryUsage.rss(),
+    };
+  }
+
+  async injectNmi(cpu: number): Promise<void> {
+    const vcpu = this.#vcpus[cpu];
+    if (!vcpu) throw new TkvmError('ERR_BAD_VCPU', `no vCPU ${cpu} (this VM has ${this.#vcpus.length})`);
+    await this.#whilePaused(() => vcpu.nmi());
+  }
+
+  /** Magic SysRq over the serial console: a break, then the key (drivers/tty/serial/serial_core.c). */
+  async sendSysrq(key: string): Promise<void> {
+    if (!/^[ -~]$/.test(key)) throw new TkvmError('ERR_BAD_SYSRQ', `SysRq key must be one printable character, not ${JSON.stringify(key)}`);
+    this.#legacy?.serial.sendBreak();
+    this.#legacy?.serial.enqueueInput(new TextEncoder().encode(key));
+  }
+
+  /** Whether every vCPU thread is parked (for tests and `tkvm list`). */
+  allParked(): boolean {
+    return this.#threads.every((t) => t.state === VcpuRunState.Paused || t.state === VcpuRunState.Stopped);
+  }
+
+  async #whilePaused<T>(fn: () => T): Promise<T> {
+    const wasPaused = this.#paused;
+    await this.pause();
+    try {
+      return fn();
+    } finally {
+      if (!wasPaused) await this.resume();
+    }
+  }
+
+  /** Pause and resume must not interleave (two clients at once). */
+  #serialize(fn: () => Promise<void>): Promise<void> {
+    const next = this.#pauseLock.then(fn, fn);
+    this.#pauseLock = next.catch(() => {});
+    return next;
+  }
 }

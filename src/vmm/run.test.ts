@@ -82,8 +82,8 @@ test('SIGTERM stops a running guest cleanly with status 143', async (t) => {
   if (!requireKvm(t, 'halt')) return;
   let sent = false;
   const r = await runTkvm(['run', '--kernel', guestPath('halt'), '--mem', '32M', '--cpus', '2'], {
-    onStdout: (chunk, child) => {
-      if (!sent && chunk.includes('halting')) {
+    onStdout: (out, child) => {
+      if (!sent && out.includes('halting')) {
         sent = true;
         child.kill('SIGTERM');
       }
