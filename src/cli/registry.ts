@@ -5,11 +5,22 @@
 
 import type { Command } from './command.js';
 import { runCommand } from './commands/run.js';
+import { listCommand } from './commands/list.js';
+import { stopCommand } from './commands/stop.js';
+import { pauseCommand } from './commands/pause.js';
+import { resumeCommand } from './commands/resume.js';
+import { debugCommand } from './commands/debug.js';
+import { statCommand } from './commands/stat.js';
 
 export const commands: readonly Command[] = [
   runCommand,
-  // Management commands for running VMs (control socket) go here:
-  // list, stop, pause, resume, debug, stat (src/cli/commands/*.ts).
+  // Management of running VMs, through their control sockets:
+  listCommand,
+  stopCommand,
+  pauseCommand,
+  resumeCommand,
+  debugCommand,
+  statCommand,
 ];
 
 /** The command called `name`, or undefined. */

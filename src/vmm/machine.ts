@@ -56,14 +56,16 @@ export class Machine implements VmController {
 
   /**
    * Builds everything and starts the vCPUs; resolves with how the VM ended.
-   * vCPU threads are spawned first so their start-up overlaps the rest.
+   * vCPU threads are spawned first so their start-up overlaps the rest;
+   * `prepare` (e.g. claiming the control socket) runs before the VM is built.
    */
-  async run(): Promise<MachineResult> {
+  async run(prepare?: () => Promise<void>): Promise<MachineResult> {
     installKickHandler();
     for (let i = 0; i < this.config.cpus; i++) {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
     }
     try {
+      await prepare?.(); // overlaps the vCPU threads' start-up
       this.#build();
     } catch (err) {
       await this.#teardown();

@@ -6,11 +6,24 @@ import { writeSync } from 'node:fs';
 import { type VmConfig, ExitStatus } from './config.js';
 import { Machine } from './machine.js';
 import * as log from '../util/log.js';
+import { ControlServer } from '../control/server.js';
+import { defaultVmName } from '../control/paths.js';
 
 export async function runVm(config: VmConfig): Promise<number> {
   if (config.logLevel) log.setLogLevel(config.logLevel);
-  const machine = new Machine(config);
-  const { status, reason } = await machine.run();
+  const name = config.name ?? defaultVmName();
+  const machine = new Machine({ ...config, name });
+  let control: ControlServer | undefined;
+  let result;
+  try {
+    // The name is claimed before the VM is built: a second VM with the same name fails fast.
+    result = await machine.run(async () => {
+      control = await ControlServer.start({ name, controller: machine });
+    });
+  } finally {
+    await control?.close();
+  }
+  const { status, reason } = result;
   if (status === ExitStatus.POWEROFF || isDebugExit(status)) log.info(reason);
   else log.error(reason);
   if (config.reportTiming) {
