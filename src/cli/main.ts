@@ -4,7 +4,10 @@
  * plumbing is in dispatch.ts.
  */
 
+import { mark } from '../util/timing.js';
 import { describeFailure, isDebugEnabled, runCli } from './dispatch.js';
+
+mark('cli-loaded');
 
 const debug = isDebugEnabled();
 

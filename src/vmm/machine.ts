@@ -10,6 +10,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { installKickHandler, removeKickHandler } from '../sys/signals.js';
 import { TkvmError } from '../util/errors.js';
 import * as log from '../util/log.js';
+import { mark } from '../util/timing.js';
 import { type VmConfig, ExitStatus } from './config.js';
 import { DeviceManager } from './device-manager.js';
 import { MailboxServer, createMailbox } from './mailbox.js';
@@ -65,14 +66,18 @@ export class Machine implements VmController {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
     }
     try {
+      mark('threads-spawned');
       await prepare?.(); // overlaps the vCPU threads' start-up
+      mark('prepared');
       this.#build();
+      mark('built');
     } catch (err) {
       await this.#teardown();
       throw err;
     }
     this.#watchSignals();
     this.#start();
+    mark('started');
     const result = await this.#result;
     await this.#teardown();
     return result;

@@ -6,6 +6,7 @@ import { writeSync } from 'node:fs';
 import { type VmConfig, ExitStatus } from './config.js';
 import { Machine } from './machine.js';
 import * as log from '../util/log.js';
+import { timingMarks } from '../util/timing.js';
 import { ControlServer } from '../control/server.js';
 import { defaultVmName } from '../control/paths.js';
 
@@ -27,7 +28,7 @@ export async function runVm(config: VmConfig): Promise<number> {
   if (status === ExitStatus.POWEROFF || isDebugExit(status)) log.info(reason);
   else log.error(reason);
   if (config.reportTiming) {
-    const report = { tkvmTiming: { startToFirstRunMs: machine.startToFirstRunMs(), status, exits: machine.exitCounts() } };
+    const report = { tkvmTiming: { startToFirstRunMs: machine.startToFirstRunMs(), marksMs: timingMarks(), status, exits: machine.exitCounts() } };
     writeSync(2, `${JSON.stringify(report)}\n`);
   }
   return status;
