@@ -60,6 +60,7 @@ export const KVM_SET_GUEST_DEBUG = iow(0x9b, 72);
 export const KVM_GET_VCPU_EVENTS = ior(0x9f, 64);
 export const KVM_SET_VCPU_EVENTS = iow(0xa0, 64);
 export const KVM_ENABLE_CAP = iow(0xa3, 104);
+export const KVM_GET_TSC_KHZ = io(0xa3);
 export const KVM_KVMCLOCK_CTRL = io(0xad);
 
 /** KVM_CHECK_EXTENSION capability numbers (include/uapi/linux/kvm.h). */

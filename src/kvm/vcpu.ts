@@ -137,6 +137,15 @@ export class Vcpu {
     this.setVcpuEvents(ev);
   }
 
+  /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ); 0 if KVM cannot tell. */
+  getTscKhz(): number {
+    try {
+      return sys.ioctl(this.fd, ioc.KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ');
+    } catch {
+      return 0;
+    }
+  }
+
   nmi(): void {
     sys.ioctl(this.fd, ioc.KVM_NMI, 0, 'KVM_NMI');
   }

@@ -14,6 +14,8 @@ export interface VmConfig {
   /** Prints a JSON timing/exit report on stderr at exit (used by bench/). */
   reportTiming?: boolean;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** Host compatibility mode: auto detects a PVM host (see src/vmm/compat). */
+  compat?: 'auto' | 'none' | 'pvm';
 }
 
 /**

@@ -23,6 +23,10 @@ import { ramRegions } from '../arch/x86/layout.js';
 import { loadGuest } from '../arch/x86/boot.js';
 import { buildVcpuCpuid } from '../arch/x86/cpuid.js';
 import { configureLapicLints } from './lapic.js';
+import { writeAcpiTables, ACPI_TABLES_START, ACPI_SLEEP_CONTROL_PORT, pcGsiRoutes } from '../arch/x86/acpi/index.js';
+import { writeMpTable } from '../arch/x86/mptable.js';
+import { AcpiSleepControl } from '../devices/legacy/acpi-sleep.js';
+import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
@@ -50,8 +54,12 @@ export class Machine implements VmController {
   #ending = false;
   #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
+  /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
+  readonly compat: HostCompat;
+
   constructor(config: VmConfig) {
     this.config = config;
+    this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
 
@@ -94,18 +102,11 @@ export class Machine implements VmController {
     vm.setTssAddr(TSS_ADDR);
     vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
     vm.createIrqchip();
+    vm.setGsiRouting(pcGsiRoutes()); // ISA IRQ 0 on IOAPIC pin 2, as the MADT and MP table say
     vm.createPit2();
 
     const mem = (this.#mem = GuestMemory.allocate(ramRegions(cfg.memBytes)));
     mem.regions().forEach((r, slot) => vm.setUserMemoryRegion(slot, BigInt(r.guestBase), r.size, r.hostAddr!));
-
-    const boot = loadGuest(mem, {
-      kernelPath: cfg.kernelPath,
-      ...(cfg.initrdPath !== undefined ? { initrdPath: cfg.initrdPath } : {}),
-      cmdline: cfg.cmdline,
-      memBytes: cfg.memBytes,
-    });
-    log.debug(`loaded ${boot.kind} guest, entry 0x${boot.entry.toString(16)}`);
 
     const supported = kvm.supportedCpuid();
     for (let i = 0; i < cfg.cpus; i++) {
@@ -113,19 +114,38 @@ export class Machine implements VmController {
       this.#vcpus.push(vcpu);
       vcpu.setCpuid(buildVcpuCpuid(supported, i, cfg.cpus));
       configureLapicLints(vcpu);
-      vcpu.setMsrs(boot.msrs);
-      if (i === 0) {
-        vcpu.setSregs(boot.sregs);
-        vcpu.setRegs(boot.regs);
-        vcpu.setFpu(boot.fpu);
-      }
     }
+    const bsp = this.#vcpus[0]!;
+
+    // Firmware tables: Linux finds ACPI through boot_params (and by scanning), older kernels the MP table.
+    const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START });
+    writeMpTable(mem, { cpus: cfg.cpus });
+
+    const hostParams = this.compat.kernelParams({ tscKhz: bsp.getTscKhz() });
+    const cmdline = [cfg.cmdline, ...hostParams].filter((p) => p.length > 0).join(' ');
+    const boot = loadGuest(mem, {
+      kernelPath: cfg.kernelPath,
+      ...(cfg.initrdPath !== undefined ? { initrdPath: cfg.initrdPath } : {}),
+      cmdline,
+      memBytes: cfg.memBytes,
+      acpiRsdpAddr: acpi.rsdpAddr,
+    });
+    log.debug(`loaded ${boot.kind} guest, entry 0x${boot.entry.toString(16)}, cmdline: ${cmdline}`);
+    for (const vcpu of this.#vcpus) vcpu.setMsrs(boot.msrs);
+    // The BSP starts at the kernel entry; APs wait for INIT/SIPI from it. Keep KVM's APIC base (BSP flag).
+    bsp.setSregs({ ...boot.sregs, apicBase: bsp.getSregs().apicBase });
+    bsp.setRegs(boot.regs);
+    bsp.setFpu(boot.fpu);
 
     this.#legacy = attachLegacyDevices(this.devices, vm, {
       memBytes: cfg.memBytes,
       testDevices: cfg.testDevices ?? false,
       onExit: (status, reason) => this.shutdown(status, reason),
     });
+    this.devices.addPio(ACPI_SLEEP_CONTROL_PORT, 2, 'acpi sleep control', new AcpiSleepControl({
+      onPowerOff: () => this.shutdown(ExitStatus.POWEROFF, 'guest powered off (ACPI S5)'),
+      onReset: () => this.shutdown(ExitStatus.POWEROFF, 'guest reset (ACPI reset register)'),
+    }));
   }
 
   #start(): void {
@@ -136,7 +156,7 @@ export class Machine implements VmController {
     const claimedPorts = this.devices.claimedPorts();
     const mmioRanges = this.devices.mmioRanges();
     this.#threads.forEach((t, i) => {
-      t.start(this.#vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, claimedPorts, mmioRanges, debugLog: log.enabled('debug') });
+      t.start(this.#vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, claimedPorts, mmioRanges, debugLog: log.enabled('debug'), hostMode: this.compat.mode });
     });
   }
 

@@ -23,6 +23,8 @@ export const EXIT_COUNTERS = [
   'internal-error', 'system-event', 'debug', 'hypercall', 'unknown',
   // Accesses the vCPU thread answered itself:
   'io-port80', 'io-unclaimed', 'mmio-unclaimed',
+  // Instructions the host could not emulate and tkvm handled (compat mode):
+  'emulated',
 ] as const;
 export type ExitCounter = (typeof EXIT_COUNTERS)[number];
 

@@ -15,6 +15,7 @@ import { AccessKind, MailboxClient } from './mailbox.js';
 import { VcpuCommand, VcpuControl, VcpuRunState, EXIT_COUNTERS } from './vcpu-control.js';
 import { describeVcpuState } from './fault-report.js';
 import { ExitStatus } from './config.js';
+import { hostCompat, formatUnknownInstruction, type HostCompat, type HostMode } from './compat/index.js';
 
 /** Everything a vCPU thread needs, all of it transferable between threads. */
 export interface VcpuThreadInit {
@@ -29,6 +30,7 @@ export interface VcpuThreadInit {
   /** [base, length] pairs of MMIO ranges claimed by devices. */
   mmioRanges: Array<[number, number]>;
   debugLog: boolean;
+  hostMode: HostMode;
 }
 
 /** Messages from a vCPU thread to the VMM. */
@@ -56,6 +58,8 @@ class VcpuLoop {
   readonly #port80: number;
   readonly #ioUnclaimed: number;
   readonly #mmioUnclaimed: number;
+  readonly #emulated: number;
+  readonly #compat: HostCompat;
 
   constructor(init: VcpuThreadInit) {
     this.#init = init;
@@ -67,6 +71,8 @@ class VcpuLoop {
     this.#port80 = this.#ctl.counterIndex('io-port80');
     this.#ioUnclaimed = this.#ctl.counterIndex('io-unclaimed');
     this.#mmioUnclaimed = this.#ctl.counterIndex('mmio-unclaimed');
+    this.#emulated = this.#ctl.counterIndex('emulated');
+    this.#compat = hostCompat(init.hostMode);
   }
 
   run(): void {
@@ -129,6 +135,7 @@ class VcpuLoop {
         return this.#end(ExitStatus.INTERNAL_ERROR, `guest system event ${exit.type}: ${describeVcpuState(this.#vcpu, this.#mem)}`);
       case 'internal-error': {
         const bytes = emulationFailureBytes(exit);
+        if (bytes && this.#emulate(bytes)) return true;
         const what = exit.suberror === 1 ? 'KVM could not emulate an instruction' : `KVM internal error (suberror ${exit.suberror})`;
         return this.#end(ExitStatus.INTERNAL_ERROR, `${what}: ${describeVcpuState(this.#vcpu, this.#mem, bytes)}`);
       }
@@ -139,6 +146,34 @@ class VcpuLoop {
       case 'unknown':
         return this.#end(ExitStatus.INTERNAL_ERROR, `unexpected exit ${JSON.stringify(exit, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}: ${describeVcpuState(this.#vcpu, this.#mem)}`);
     }
+  }
+
+  /**
+   * An instruction KVM could not emulate: the compat module says what the
+   * instruction does; apply it and resume, or stop with a hint.
+   */
+  #emulate(bytes: Uint8Array): boolean {
+    const regs = this.#vcpu.getRegs();
+    const sregs = this.#vcpu.getSregs();
+    const action = this.#compat.onEmulationFailure(bytes, { rip: regs.rip, rflags: regs.rflags, longMode: sregs.cs.l === 1 });
+    switch (action.kind) {
+      case 'advance':
+        regs.rip += BigInt(action.ripDelta);
+        regs.rflags = (regs.rflags | (action.rflagsSet ?? 0n)) & ~(action.rflagsClear ?? 0n);
+        this.#vcpu.setRegs(regs);
+        break;
+      case 'inject-exception':
+        regs.rip += BigInt(action.ripDelta);
+        this.#vcpu.setRegs(regs);
+        this.#vcpu.injectException(action.vector);
+        break;
+      case 'unknown':
+        this.#end(ExitStatus.INTERNAL_ERROR, formatUnknownInstruction(this.#init.id, regs.rip, bytes, action.hint));
+        return false;
+    }
+    this.#ctl.countAt(this.#emulated);
+    if (this.#init.debugLog) this.#log('debug', `emulated ${action.mnemonic} at RIP 0x${regs.rip.toString(16)}`);
+    return true;
   }
 
   #end(status: number, reason: string): false {
