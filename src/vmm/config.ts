@@ -24,6 +24,7 @@ export interface VmConfig {
  * (V << 1) | 1 the guest wrote V to the debug-exit port 0x501;
  * 1 a VMM error before or while running; 2 a usage error;
  * 4 triple fault; 6 KVM internal/emulation error; 8 KVM entry failure;
+ * 10 the guest kernel panicked (pvpanic);
  * 128+N a host signal N (130 SIGINT, 143 SIGTERM).
  */
 export const ExitStatus = {
@@ -33,6 +34,7 @@ export const ExitStatus = {
   TRIPLE_FAULT: 4,
   INTERNAL_ERROR: 6,
   FAIL_ENTRY: 8,
+  GUEST_PANIC: 10,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;

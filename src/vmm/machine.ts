@@ -26,6 +26,7 @@ import { configureLapicLints } from './lapic.js';
 import { writeAcpiTables, ACPI_TABLES_START, ACPI_SLEEP_CONTROL_PORT, pcGsiRoutes } from '../arch/x86/acpi/index.js';
 import { writeMpTable } from '../arch/x86/mptable.js';
 import { AcpiSleepControl } from '../devices/legacy/acpi-sleep.js';
+import { Pvpanic, PVPANIC_PORT, pvpanicAml } from '../devices/legacy/pvpanic.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
 
@@ -118,7 +119,7 @@ export class Machine implements VmController {
     const bsp = this.#vcpus[0]!;
 
     // Firmware tables: Linux finds ACPI through boot_params (and by scanning), older kernels the MP table.
-    const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START });
+    const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START, extraDsdtDevices: [pvpanicAml()] });
     writeMpTable(mem, { cpus: cfg.cpus });
 
     const hostParams = this.compat.kernelParams({ tscKhz: bsp.getTscKhz() });
@@ -145,6 +146,9 @@ export class Machine implements VmController {
     this.devices.addPio(ACPI_SLEEP_CONTROL_PORT, 2, 'acpi sleep control', new AcpiSleepControl({
       onPowerOff: () => this.shutdown(ExitStatus.POWEROFF, 'guest powered off (ACPI S5)'),
       onReset: () => this.shutdown(ExitStatus.POWEROFF, 'guest reset (ACPI reset register)'),
+    }));
+    this.devices.addPio(PVPANIC_PORT, 1, 'pvpanic', new Pvpanic({
+      onPanic: (event) => this.shutdown(ExitStatus.GUEST_PANIC, event === 'panicked' ? 'guest kernel panicked' : 'guest kernel crashed (crash kernel loaded)'),
     }));
   }
 

@@ -102,6 +102,12 @@ export function eisaId(id: string): Uint8Array {
   return Uint8Array.of(DWORD_PREFIX, b0, b1, b2, b3);
 }
 
+/** String := StringPrefix AsciiCharList NullChar, StringPrefix = 0x0D (20.2.3). */
+export function string(text: string): Uint8Array {
+  if (!/^[\x01-\x7f]*$/.test(text)) throw new RangeError(`AML strings are 7-bit ASCII without NUL: ${JSON.stringify(text)}`);
+  return concatBytes([Uint8Array.of(0x0d), new TextEncoder().encode(text), Uint8Array.of(0)]);
+}
+
 /** DefName := NameOp NameString DataRefObject (20.2.5.1). */
 export function name(path: string, value: Uint8Array): Uint8Array {
   return concatBytes([Uint8Array.of(NAME_OP), nameString(path), value]);
