@@ -44,7 +44,7 @@ describe('tkvm executable', () => {
     }
     const runHelp = tkvm('help', 'run');
     assert.equal(runHelp.status, 0);
-    assert.match(runHelp.stdout, /^Usage: tkvm run --kernel FILE/);
+    assert.match(runHelp.stdout, /^Usage: tkvm run \[--kernel FILE\]/);
   });
 
   it('rejects an unknown command with status 2', () => {
@@ -54,7 +54,8 @@ describe('tkvm executable', () => {
 
   it('rejects bad run flags with status 2 and one line', () => {
     const cases: [string[], RegExp][] = [
-      [['run'], /--kernel FILE is required/],
+      [['run', '--exec='], /--exec needs a command/],
+      [['run', '--compat', 'xen'], /--compat must be one of auto, none, pvm/],
       [['run', '--kernel'], /option '--kernel' needs a value/],
       [['run', '--kernel', 'k', '--bogus'], /unknown option '--bogus'/],
       [['run', '--kernel', 'k', '--cpus', '0'], /--cpus must be a whole number from 1 to 255/],

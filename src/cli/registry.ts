@@ -5,6 +5,7 @@
 
 import type { Command } from './command.js';
 import { runCommand } from './commands/run.js';
+import { setupCommand } from './commands/setup.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
 import { pauseCommand } from './commands/pause.js';
@@ -14,6 +15,7 @@ import { statCommand } from './commands/stat.js';
 
 export const commands: readonly Command[] = [
   runCommand,
+  setupCommand,
   // Management of running VMs, through their control sockets:
   listCommand,
   stopCommand,

@@ -11,11 +11,14 @@ import {
 } from '../devices/legacy/index.js';
 import { PioEchoDevice, MmioEchoDevice, TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, TEST_MMIO_ECHO_BASE, TEST_MMIO_ECHO_SIZE } from '../devices/test/echo.js';
 import { ExitStatus } from './config.js';
+import { GuestProtocolTap, type GuestProtocolEvents } from './guest-protocol.js';
 
 export interface LegacyOptions {
   memBytes: number;
   testDevices: boolean;
-  onExit: (status: number, reason: string) => void;
+  onExit: (status: number, reason: string, clean?: boolean) => void;
+  /** Marker lines of the default guest's init on the serial console. */
+  guestProtocol: GuestProtocolEvents;
 }
 
 export interface LegacyDevices {
@@ -38,7 +41,8 @@ function irqLine(vm: Vm, gsi: number): (level: boolean) => void {
 
 export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: LegacyOptions): LegacyDevices {
   const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
-  const serial = new Serial16550({ onOutput: (b) => console.output(b), setIrqLevel: irqLine(vm, COM1_IRQ) });
+  const tap = new GuestProtocolTap((b) => console.output(b), opts.guestProtocol);
+  const serial = new Serial16550({ onOutput: (b) => tap.push(b), setIrqLevel: irqLine(vm, COM1_IRQ) });
   console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
@@ -48,12 +52,18 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   devices.addPio(I8042_COMMAND, 1, 'i8042 command', i8042.commandPort);
 
   devices.addPio(RTC_BASE, 2, 'cmos rtc', new CmosRtc({ memBytes: opts.memBytes }));
-  devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`) }));
+  devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`, true) }));
 
   if (opts.testDevices) {
     devices.addPio(TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, 'test pio echo', new PioEchoDevice());
     devices.addMmio(TEST_MMIO_ECHO_BASE, TEST_MMIO_ECHO_SIZE, 'test mmio echo', new MmioEchoDevice());
   }
 
-  return { serial, console, i8042, close: () => console.restore() };
+  return {
+    serial, console, i8042,
+    close: () => {
+      tap.flush();
+      console.restore();
+    },
+  };
 }

@@ -37,6 +37,8 @@ const IDENTITY_MAP_ADDR = 0xfffb_c000n;
 export interface MachineResult {
   status: number;
   reason: string;
+  /** The guest ended the way it meant to (power off, debug-exit, its command's status), not by an error. */
+  clean: boolean;
 }
 
 export class Machine implements VmController {
@@ -53,6 +55,8 @@ export class Machine implements VmController {
   #result: Promise<MachineResult>;
   #resolve!: (r: MachineResult) => void;
   #ending = false;
+  /** What the default guest's init reported for `--exec` (TKVM_EXIT_STATUS). */
+  #guestExitStatus: number | undefined;
   #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
@@ -141,7 +145,11 @@ export class Machine implements VmController {
     this.#legacy = attachLegacyDevices(this.devices, vm, {
       memBytes: cfg.memBytes,
       testDevices: cfg.testDevices ?? false,
-      onExit: (status, reason) => this.shutdown(status, reason),
+      onExit: (status, reason, clean) => this.shutdown(status, reason, clean),
+      guestProtocol: {
+        onInitStart: () => mark('guest-init'),
+        onExitStatus: (status) => { this.#guestExitStatus = status; },
+      },
     });
     this.devices.addPio(ACPI_SLEEP_CONTROL_PORT, 2, 'acpi sleep control', new AcpiSleepControl({
       onPowerOff: () => this.shutdown(ExitStatus.POWEROFF, 'guest powered off (ACPI S5)'),
@@ -194,10 +202,15 @@ export class Machine implements VmController {
   }
 
   /** The one way a running VM ends; the first call wins. */
-  shutdown(status: number, reason: string): void {
+  shutdown(status: number, reason: string, clean = status === ExitStatus.POWEROFF): void {
     if (this.#ending) return;
     this.#ending = true;
-    this.#resolve({ status, reason });
+    // A guest that ran a command and then powered off ends with the command's status.
+    if (status === ExitStatus.POWEROFF && this.#guestExitStatus !== undefined) {
+      this.#resolve({ status: this.#guestExitStatus, reason: `guest command exited with status ${this.#guestExitStatus}`, clean: true });
+      return;
+    }
+    this.#resolve({ status, reason, clean });
   }
 
   /** Releases everything, in reverse order of construction; safe after a partial build. */

@@ -3,7 +3,7 @@
  * runs it to the end and returns the exit status.
  */
 import { writeSync } from 'node:fs';
-import { type VmConfig, ExitStatus } from './config.js';
+import type { VmConfig } from './config.js';
 import { Machine } from './machine.js';
 import * as log from '../util/log.js';
 import { timingMarks } from '../util/timing.js';
@@ -24,16 +24,12 @@ export async function runVm(config: VmConfig): Promise<number> {
   } finally {
     await control?.close();
   }
-  const { status, reason } = result;
-  if (status === ExitStatus.POWEROFF || isDebugExit(status)) log.info(reason);
+  const { status, reason, clean } = result;
+  if (clean) log.info(reason);
   else log.error(reason);
   if (config.reportTiming) {
     const report = { tkvmTiming: { startToFirstRunMs: machine.startToFirstRunMs(), marksMs: timingMarks(), status, exits: machine.exitCounts() } };
     writeSync(2, `${JSON.stringify(report)}\n`);
   }
   return status;
-}
-
-function isDebugExit(status: number): boolean {
-  return (status & 1) === 1 && status !== ExitStatus.ERROR;
 }

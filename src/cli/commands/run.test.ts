@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_CMDLINE, parseRunArgs, runCommand } from './run.js';
+import { DEFAULT_CMDLINE, guestCmdline, parseRunArgs, runCommand } from './run.js';
 import { UsageError } from '../../util/errors.js';
 
 function assertUsageError(argv: string[], expected: RegExp): void {
@@ -25,6 +25,8 @@ describe('parseRunArgs', () => {
   it('applies the defaults', () => {
     assert.deepEqual(parseRunArgs(K), {
       kernelPath: 'vmlinux',
+      exec: undefined,
+      compat: 'auto',
       initrdPath: undefined,
       cmdline: DEFAULT_CMDLINE,
       cpus: 1,
@@ -41,9 +43,12 @@ describe('parseRunArgs', () => {
     const config = parseRunArgs([
       '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
       '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
+      '--exec', 'echo hi', '--compat', 'pvm',
     ]);
     assert.deepEqual(config, {
       kernelPath: 'bzImage',
+      exec: 'echo hi',
+      compat: 'pvm',
       initrdPath: 'initrd.img',
       cmdline: 'console=ttyS0 quiet',
       cpus: 2,
@@ -69,10 +74,12 @@ describe('parseRunArgs', () => {
     assert.equal(parseRunArgs([...K, '--mem', String(16 * 1024 * 1024 + 4096)]).memBytes, 16 * 1024 * 1024 + 4096);
   });
 
-  it('requires --kernel', () => {
-    assertUsageError([], /--kernel FILE is required/);
-    assertUsageError(['--cpus', '2'], /--kernel FILE is required/);
+  it('boots the default guest kit without --kernel, and refuses empty values', () => {
+    assert.equal(parseRunArgs([]).kernelPath, undefined);
+    assert.equal(parseRunArgs(['--cpus', '2']).kernelPath, undefined);
     assertUsageError(['--kernel='], /--kernel needs a file name/);
+    assertUsageError(['--exec='], /--exec needs a command/);
+    assertUsageError(['--compat', 'kvm'], /--compat must be one of auto, none, pvm/);
     assertUsageError([...K, '--initrd='], /--initrd needs a file name/);
   });
 
@@ -137,9 +144,21 @@ describe('parseRunArgs', () => {
   });
 });
 
+describe('guestCmdline', () => {
+  it('passes --exec to the guest init as base64, quietly', () => {
+    const request = parseRunArgs(['--exec', "echo 'a b'; exit 7"]);
+    const cmdline = guestCmdline(request);
+    const encoded = /tkvm\.exec=(\S+)/.exec(cmdline)?.[1];
+    assert.ok(encoded);
+    assert.equal(Buffer.from(encoded, 'base64').toString('utf8'), "echo 'a b'; exit 7");
+    assert.ok(cmdline.startsWith(`${DEFAULT_CMDLINE} quiet `));
+    assert.equal(guestCmdline(parseRunArgs([])), DEFAULT_CMDLINE);
+  });
+});
+
 describe('runCommand', () => {
   it('documents every flag in its usage', () => {
-    for (const flag of ['--kernel', '--initrd', '--cmdline', '--cpus', '--mem', '--name', '--test-devices', '--report-timing', '--log-level']) {
+    for (const flag of ['--kernel', '--initrd', '--exec', '--cmdline', '--cpus', '--mem', '--name', '--test-devices', '--report-timing', '--log-level', '--compat']) {
       assert.ok(runCommand.usage.includes(flag), flag);
     }
     assert.ok(runCommand.usage.includes(DEFAULT_CMDLINE));

@@ -31,8 +31,15 @@ export const PAGE_BYTES = 4096;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const COMPAT_MODES = ['auto', 'none', 'pvm'] as const;
+
+/** What `tkvm run` was asked for; kernelPath is absent when the default guest kit is meant. */
+export type RunRequest = Omit<VmConfig, 'kernelPath'> & { kernelPath: string | undefined; exec: string | undefined };
+
 const RUN_FLAGS = {
   kernel: { type: 'string' },
+  exec: { type: 'string' },
+  compat: { type: 'string' },
   initrd: { type: 'string' },
   cmdline: { type: 'string' },
   cpus: { type: 'string' },
@@ -43,15 +50,19 @@ const RUN_FLAGS = {
   'log-level': { type: 'string' },
 } as const;
 
-export const RUN_USAGE = `Usage: tkvm run --kernel FILE [OPTIONS]
+export const RUN_USAGE = `Usage: tkvm run [--kernel FILE] [OPTIONS]
 
-Boots FILE directly in 64-bit mode (no firmware) and runs the VM in the
-foreground, with the guest's serial console on this terminal.
+Boots a kernel directly in 64-bit mode (no firmware) and runs the VM in the
+foreground, with the guest's serial console on this terminal. Without
+--kernel it boots the default guest (a small Linux with busybox), building
+it first with tkvm setup if needed.
 
 Options:
   --kernel FILE        kernel to boot: a bzImage, an ELF vmlinux or a
-                       freestanding test-guest ELF (required)
+                       freestanding test-guest ELF (default: the guest kit)
   --initrd FILE        initial ramdisk to load for the kernel
+  --exec CMD           run CMD under sh -c in the default guest, print its
+                       output, power off, and exit with CMD's status
   --cmdline STRING     kernel command line
                        (default: "${DEFAULT_CMDLINE}")
   --cpus N             number of vCPUs, 1 to ${MAX_CPUS} (default: ${DEFAULT_CPUS})
@@ -62,22 +73,25 @@ Options:
   --test-devices       add the devices the integration-test guests use
   --report-timing      print a JSON timing and exit report on stderr at exit
   --log-level LEVEL    error, warn, info or debug (default: $TKVM_LOG, or warn)
+  --compat MODE        host compatibility: auto (detect a PVM host), none or
+                       pvm (default: auto); see docs/pvm.md
   -h, --help           show this help
 
 Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends a literal Ctrl-A.`;
 
-/** Turns `tkvm run` arguments into a VmConfig; throws UsageError (exit 2). */
-export function parseRunArgs(argv: readonly string[]): VmConfig {
+/** Turns `tkvm run` arguments into a RunRequest; throws UsageError (exit 2). */
+export function parseRunArgs(argv: readonly string[]): RunRequest {
   const { flags } = parseCommandArgs('run', argv, RUN_FLAGS);
   const usage = (problem: string): UsageError => commandUsageError('run', problem);
 
   const kernelPath = flags.kernel;
-  if (kernelPath === undefined) throw usage('--kernel FILE is required');
   if (kernelPath === '') throw usage('--kernel needs a file name, got an empty string');
   if (flags.initrd === '') throw usage('--initrd needs a file name, got an empty string');
+  if (flags.exec === '') throw usage('--exec needs a command, got an empty string');
 
   return {
     kernelPath,
+    exec: flags.exec,
     initrdPath: flags.initrd,
     cmdline: flags.cmdline ?? DEFAULT_CMDLINE,
     cpus: flags.cpus === undefined ? DEFAULT_CPUS : parseCpus(flags.cpus, usage),
@@ -87,7 +101,35 @@ export function parseRunArgs(argv: readonly string[]): VmConfig {
     reportTiming: flags['report-timing'] === true,
     // Left unset when not given, so that the VMM's default ($TKVM_LOG) applies.
     logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
+    compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
   };
+}
+
+function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
+  const mode = COMPAT_MODES.find((candidate) => candidate === text);
+  if (mode === undefined) throw usage(`--compat must be one of ${COMPAT_MODES.join(', ')}, got ${quoteForMessage(text)}`);
+  return mode;
+}
+
+/**
+ * The kernel command line for a request: `--exec CMD` travels to the
+ * default guest's init as tkvm.exec=<base64> (guest/init decodes it), with
+ * `quiet` so that only the command's output reaches the terminal.
+ */
+export function guestCmdline(request: RunRequest): string {
+  if (request.exec === undefined) return request.cmdline;
+  const encoded = Buffer.from(request.exec, 'utf8').toString('base64');
+  return [request.cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
+}
+
+/** Resolves the default guest kit when no --kernel was given (building it if needed). */
+export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
+  const { exec: _exec, kernelPath, ...rest } = request;
+  const base = { ...rest, cmdline: guestCmdline(request) };
+  if (kernelPath !== undefined) return { ...base, kernelPath };
+  const { ensureDefaultGuest } = await import('../../guest/default-guest.js');
+  const guest = await ensureDefaultGuest();
+  return { ...base, kernelPath: guest.kernel, initrdPath: request.initrdPath ?? guest.initrd };
 }
 
 type UsageErrorFactory = (problem: string) => UsageError;
@@ -143,7 +185,8 @@ export const runCommand: Command = {
   summary: 'boot a kernel or test guest and run it in the foreground',
   usage: RUN_USAGE,
   async run(argv: string[]): Promise<number> {
-    const config = parseRunArgs(argv);
+    const request = parseRunArgs(argv);
+    const config = await resolveVmConfig(request);
     // Loaded on demand so that help, version and usage errors never load
     // the KVM and FFI modules.
     const { runVm } = await import('../../vmm/run.js');
