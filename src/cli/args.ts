@@ -12,13 +12,15 @@ import { quoteForMessage } from './quote.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
+  /** A string flag that may be given several times; its values are collected in order. */
+  multiple?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
 
 /** Parsed values: strings for string flags, true for boolean flags that were given. */
 export type FlagValues<Specs extends FlagSpecs> = {
-  [Name in keyof Specs]?: Specs[Name]['type'] extends 'string' ? string : boolean;
+  [Name in keyof Specs]?: Specs[Name]['type'] extends 'string' ? (Specs[Name] extends { multiple: true } ? string[] : string) : boolean;
 };
 
 export interface ParsedCommandArgs<Specs extends FlagSpecs> {
@@ -44,7 +46,7 @@ export function parseCommandArgs<Specs extends FlagSpecs>(
   { allowPositionals = false }: { allowPositionals?: boolean } = {},
 ): ParsedCommandArgs<Specs> {
   const { tokens } = parseArgs({ args: [...argv], options: specs, strict: false, allowPositionals: true, tokens: true });
-  const flags: Record<string, string | boolean> = {};
+  const flags: Record<string, string | string[] | boolean> = {};
   const positionals: string[] = [];
 
   for (const token of tokens) {
@@ -61,7 +63,7 @@ export function parseCommandArgs<Specs extends FlagSpecs>(
     if (spec === undefined || !token.rawName.startsWith('--')) {
       throw commandUsageError(command, `unknown option ${quoteForMessage(token.rawName)}`);
     }
-    if (Object.hasOwn(flags, token.name)) {
+    if (Object.hasOwn(flags, token.name) && spec.multiple !== true) {
       throw commandUsageError(command, `option '${flagName}' given more than once`);
     }
     if (spec.type === 'string') {
@@ -75,7 +77,8 @@ export function parseCommandArgs<Specs extends FlagSpecs>(
           `option '${flagName}' needs a value (got the option-like ${quoteForMessage(token.value)}; write ${flagName}=VALUE if that is meant)`,
         );
       }
-      flags[token.name] = token.value;
+      if (spec.multiple === true) flags[token.name] = [...((flags[token.name] as string[] | undefined) ?? []), token.value];
+      else flags[token.name] = token.value;
     } else {
       if (token.value !== undefined) {
         throw commandUsageError(command, `option '${flagName}' does not take a value`);

@@ -14,8 +14,21 @@ export interface VmConfig {
   /** Prints a JSON timing/exit report on stderr at exit (used by bench/). */
   reportTiming?: boolean;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** virtio-blk disks, in PCI slot order. */
+  disks?: DiskConfig[];
+  /** A virtio-rng device fed from the host's getrandom. */
+  rng?: boolean;
+  /** Which device carries the guest console: the COM1 UART (default) or virtio-console (hvc0). */
+  console?: 'serial' | 'virtio';
   /** Host compatibility mode: auto detects a PVM host (see src/vmm/compat). */
   compat?: 'auto' | 'none' | 'pvm';
+}
+
+export interface DiskConfig {
+  path: string;
+  readOnly: boolean;
+  /** The ID the guest reads with VIRTIO_BLK_T_GET_ID (at most 20 bytes). */
+  serial?: string | undefined;
 }
 
 /**

@@ -28,6 +28,8 @@ import { writeMpTable } from '../arch/x86/mptable.js';
 import { AcpiSleepControl } from '../devices/legacy/acpi-sleep.js';
 import { Pvpanic, PVPANIC_PORT, pvpanicAml } from '../devices/legacy/pvpanic.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
+import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
+import type { ConsoleInputSink } from '../devices/legacy/console.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
@@ -52,6 +54,7 @@ export class Machine implements VmController {
   #threads: VcpuHandle[] = [];
   #mailbox: MailboxServer | undefined;
   #legacy: LegacyDevices | undefined;
+  #pci: PciDevices | undefined;
   #result: Promise<MachineResult>;
   #resolve!: (r: MachineResult) => void;
   #ending = false;
@@ -83,6 +86,7 @@ export class Machine implements VmController {
       await prepare?.(); // overlaps the vCPU threads' start-up
       mark('prepared');
       this.#build();
+      await this.#attachVirtio();
       mark('built');
     } catch (err) {
       await this.#teardown();
@@ -123,7 +127,7 @@ export class Machine implements VmController {
     const bsp = this.#vcpus[0]!;
 
     // Firmware tables: Linux finds ACPI through boot_params (and by scanning), older kernels the MP table.
-    const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START, extraDsdtDevices: [pvpanicAml()] });
+    const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START, ecamBase: PCI_ECAM_BASE, extraDsdtDevices: [pvpanicAml()] });
     writeMpTable(mem, { cpus: cfg.cpus });
 
     const hostParams = this.compat.kernelParams({ tscKhz: bsp.getTscKhz() });
@@ -155,9 +159,37 @@ export class Machine implements VmController {
       onPowerOff: () => this.shutdown(ExitStatus.POWEROFF, 'guest powered off (ACPI S5)'),
       onReset: () => this.shutdown(ExitStatus.POWEROFF, 'guest reset (ACPI reset register)'),
     }));
+    this.#pci = new PciDevices(vm, this.devices, () => this.shutdown(ExitStatus.POWEROFF, 'guest reset (PCI reset control 0xCF9)'));
     this.devices.addPio(PVPANIC_PORT, 1, 'pvpanic', new Pvpanic({
       onPanic: (event) => this.shutdown(ExitStatus.GUEST_PANIC, event === 'panicked' ? 'guest kernel panicked' : 'guest kernel crashed (crash kernel loaded)'),
     }));
+  }
+
+  /** One virtio-pci function per configured device, each with its device thread. */
+  async #attachVirtio(): Promise<void> {
+    const cfg = this.config;
+    const pci = this.#pci!;
+    const mem = this.#mem!;
+    for (const disk of cfg.disks ?? []) {
+      await pci.add({ type: 'blk', path: disk.path, readOnly: disk.readOnly, ...(disk.serial !== undefined ? { serial: disk.serial } : {}) }, mem, this.devices);
+    }
+    if (cfg.rng) await pci.add({ type: 'rng' }, mem, this.devices);
+    if (cfg.console === 'virtio') {
+      const legacy = this.#legacy!;
+      const fn = await pci.add({ type: 'console' }, mem, this.devices, (bytes) => {
+        for (const b of bytes) legacy.console.output(b);
+      });
+      // The terminal now types into hvc0; the UART stays for early boot messages.
+      const sink: ConsoleInputSink = {
+        enqueueInput: (bytes) => {
+          fn.backend.sendInput(bytes);
+          return bytes.length;
+        },
+        inputSpace: () => 1 << 16,
+        sendBreak: () => false,
+      };
+      legacy.console.attach(sink);
+    }
   }
 
   #start(): void {
@@ -220,6 +252,8 @@ export class Machine implements VmController {
     this.#mailbox?.close();
     await Promise.all(this.#threads.map((t) => t.stop()));
     this.#mailbox?.close(); // answer anything a vCPU sent while stopping
+    await this.#pci?.close();
+    this.#pci = undefined;
     this.#legacy?.close();
     removeKickHandler();
     for (const v of this.#vcpus) v.close();

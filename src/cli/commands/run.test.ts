@@ -27,6 +27,9 @@ describe('parseRunArgs', () => {
       kernelPath: 'vmlinux',
       exec: undefined,
       compat: 'auto',
+      disks: [],
+      rng: false,
+      console: 'serial',
       initrdPath: undefined,
       cmdline: DEFAULT_CMDLINE,
       cpus: 1,
@@ -43,12 +46,15 @@ describe('parseRunArgs', () => {
     const config = parseRunArgs([
       '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
       '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
-      '--exec', 'echo hi', '--compat', 'pvm',
+      '--exec', 'echo hi', '--compat', 'pvm', '--disk', 'a.img', '--disk', 'b.img,ro,serial=disk-2', '--rng', '--console', 'virtio',
     ]);
     assert.deepEqual(config, {
       kernelPath: 'bzImage',
       exec: 'echo hi',
       compat: 'pvm',
+      disks: [{ path: 'a.img', readOnly: false }, { path: 'b.img', readOnly: true, serial: 'disk-2' }],
+      rng: true,
+      console: 'virtio',
       initrdPath: 'initrd.img',
       cmdline: 'console=ttyS0 quiet',
       cpus: 2,
@@ -80,6 +86,10 @@ describe('parseRunArgs', () => {
     assertUsageError(['--kernel='], /--kernel needs a file name/);
     assertUsageError(['--exec='], /--exec needs a command/);
     assertUsageError(['--compat', 'kvm'], /--compat must be one of auto, none, pvm/);
+    assertUsageError(['--disk', ',ro'], /--disk needs a path/);
+    assertUsageError(['--disk', 'a.img,rx'], /--disk option 'rx' is not one of/);
+    assertUsageError(['--disk', 'a.img,serial=' + 'x'.repeat(21)], /--disk serial must be 1 to 20/);
+    assertUsageError(['--console', 'vga'], /--console must be serial or virtio/);
     assertUsageError([...K, '--initrd='], /--initrd needs a file name/);
   });
 
@@ -158,7 +168,7 @@ describe('guestCmdline', () => {
 
 describe('runCommand', () => {
   it('documents every flag in its usage', () => {
-    for (const flag of ['--kernel', '--initrd', '--exec', '--cmdline', '--cpus', '--mem', '--name', '--test-devices', '--report-timing', '--log-level', '--compat']) {
+    for (const flag of ['--kernel', '--initrd', '--exec', '--cmdline', '--cpus', '--mem', '--name', '--test-devices', '--report-timing', '--log-level', '--compat', '--disk', '--rng', '--console']) {
       assert.ok(runCommand.usage.includes(flag), flag);
     }
     assert.ok(runCommand.usage.includes(DEFAULT_CMDLINE));

@@ -5,7 +5,7 @@
  */
 
 import type { Command } from '../command.js';
-import type { VmConfig } from '../../vmm/config.js';
+import type { DiskConfig, VmConfig } from '../../vmm/config.js';
 import { commandUsageError, parseCommandArgs } from '../args.js';
 import { formatSize, parseSize } from '../size.js';
 import { quoteForMessage } from '../quote.js';
@@ -40,6 +40,9 @@ const RUN_FLAGS = {
   kernel: { type: 'string' },
   exec: { type: 'string' },
   compat: { type: 'string' },
+  disk: { type: 'string', multiple: true },
+  rng: { type: 'boolean' },
+  console: { type: 'string' },
   initrd: { type: 'string' },
   cmdline: { type: 'string' },
   cpus: { type: 'string' },
@@ -65,6 +68,13 @@ Options:
                        output, power off, and exit with CMD's status
   --cmdline STRING     kernel command line
                        (default: "${DEFAULT_CMDLINE}")
+  --disk PATH[,ro][,serial=ID]
+                       add a virtio-blk disk backed by a raw image file or a
+                       block device (repeatable; ro: read-only; serial: the
+                       ID the guest reads, at most 20 bytes)
+  --rng                add a virtio-rng device fed from the host's getrandom
+  --console DEVICE     guest console: serial (COM1, ttyS0) or virtio (hvc0)
+                       (default: serial)
   --cpus N             number of vCPUs, 1 to ${MAX_CPUS} (default: ${DEFAULT_CPUS})
   --mem SIZE           guest RAM, binary units: 512M, 2G, 1536MiB; at least
                        16M, at most 1T, a multiple of 4K (default: 512M)
@@ -102,7 +112,34 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     // Left unset when not given, so that the VMM's default ($TKVM_LOG) applies.
     logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
     compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
+    disks: (flags.disk ?? []).map((d) => parseDisk(d, usage)),
+    rng: flags.rng === true,
+    console: flags.console === undefined ? 'serial' : parseConsole(flags.console, usage),
   };
+}
+
+/** `PATH[,ro][,serial=ID]`; commas in PATH are not supported (as in QEMU's -drive, write them with a symlink). */
+export function parseDisk(text: string, usage: UsageErrorFactory): DiskConfig {
+  const [path, ...options] = text.split(',');
+  if (!path) throw usage(`--disk needs a path, got ${quoteForMessage(text)}`);
+  const disk: DiskConfig = { path, readOnly: false };
+  for (const option of options) {
+    if (option === 'ro') disk.readOnly = true;
+    else if (option === 'rw') disk.readOnly = false;
+    else if (option.startsWith('serial=')) {
+      const serial = option.slice('serial='.length);
+      if (serial.length === 0 || Buffer.byteLength(serial) > 20 || !/^[\x21-\x7e]+$/.test(serial)) {
+        throw usage(`--disk serial must be 1 to 20 printable characters, got ${quoteForMessage(serial)}`);
+      }
+      disk.serial = serial;
+    } else throw usage(`--disk option ${quoteForMessage(option)} is not one of ro, rw, serial=ID`);
+  }
+  return disk;
+}
+
+function parseConsole(text: string, usage: UsageErrorFactory): 'serial' | 'virtio' {
+  if (text === 'serial' || text === 'virtio') return text;
+  throw usage(`--console must be serial or virtio, got ${quoteForMessage(text)}`);
 }
 
 function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
@@ -117,9 +154,10 @@ function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MOD
  * `quiet` so that only the command's output reaches the terminal.
  */
 export function guestCmdline(request: RunRequest): string {
-  if (request.exec === undefined) return request.cmdline;
+  const cmdline = request.console === 'virtio' && request.cmdline === DEFAULT_CMDLINE ? DEFAULT_CMDLINE.replace('console=ttyS0', 'console=hvc0') : request.cmdline;
+  if (request.exec === undefined) return cmdline;
   const encoded = Buffer.from(request.exec, 'utf8').toString('base64');
-  return [request.cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
+  return [cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
 }
 
 /** Resolves the default guest kit when no --kernel was given (building it if needed). */

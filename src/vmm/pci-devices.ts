@@ -1,0 +1,99 @@
+/**
+ * The PCI side of a VM: the root complex (0xCF8 config mechanism, ECAM,
+ * the 32-bit BAR window) and one virtio-pci function per configured
+ * device, each served by its own device thread (queues kicked through
+ * ioeventfds, completions raised through MSI-X irqfds).
+ */
+import type { Vm } from '../kvm/vm.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { DeviceManager } from './device-manager.js';
+import { PciRoot } from '../devices/pci/root.js';
+import { BarAllocator } from '../devices/pci/bar-allocator.js';
+import { KvmMsiRouting } from '../devices/pci/kvm-routing.js';
+import { createEventFd } from '../devices/pci/eventfd.js';
+import { PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, PCI_ECAM_BASE, PCI_ECAM_SIZE, intxIrqForSlot, HOST_BRIDGE_SLOT } from '../devices/pci/layout.js';
+import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
+import { ThreadedVirtioBackend } from '../devices/virtio/pci/device-worker.js';
+import type { VirtioDeviceSpec } from '../devices/virtio/pci/device-spec.js';
+import { limitedLogger, type DeviceLogger } from '../devices/virtio/log.js';
+import { pcGsiRoutes } from '../arch/x86/acpi/index.js';
+import * as sys from '../sys/libc.js';
+import * as log from '../util/log.js';
+
+export { PCI_ECAM_BASE };
+
+export interface VirtioFunction {
+  spec: VirtioDeviceSpec;
+  transport: VirtioPciDevice;
+  backend: ThreadedVirtioBackend;
+  vectorEventFds: number[];
+}
+
+/** Device errors become log lines for the operator, at most 100 per device (a hostile guest can cause many). */
+const deviceLogger = (name: string): DeviceLogger => limitedLogger({ warn: (m: string) => log.warn(`${name}: ${m}`) });
+
+export class PciDevices {
+  readonly root = new PciRoot();
+  readonly functions: VirtioFunction[] = [];
+  readonly #vm: Vm;
+  readonly #routing: KvmMsiRouting;
+  readonly #bars: BarAllocator;
+
+  /** Registers the root complex on the buses; call before vCPUs start (they learn the MMIO ranges once). */
+  constructor(vm: Vm, devices: DeviceManager, onResetRequest: () => void) {
+    this.#vm = vm;
+    devices.addPio(PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, 'pci config', this.root.configIo);
+    devices.addMmio(PCI_ECAM_BASE, PCI_ECAM_SIZE, 'pci ecam', this.root.ecam);
+    devices.addMmio(this.root.windowBase, this.root.windowSize, 'pci bars', this.root.mmioWindow);
+    this.root.configIo.onResetRequest = onResetRequest;
+    this.#routing = new KvmMsiRouting(vm, pcGsiRoutes());
+    this.#bars = new BarAllocator(this.root.windowBase, this.root.windowSize);
+  }
+
+  /**
+   * Starts the device thread for `spec` and plugs a virtio-pci function for
+   * it into the next slot, with BAR 0 assigned as firmware would.
+   */
+  async add(spec: VirtioDeviceSpec, memory: GuestMemory, devices: DeviceManager, onOutput?: (bytes: Uint8Array) => void): Promise<VirtioFunction> {
+    const slot = HOST_BRIDGE_SLOT + 1 + this.functions.length;
+    const backend = await ThreadedVirtioBackend.start(spec, memory.shareable(), {
+      logger: deviceLogger(spec.type),
+      ...(onOutput ? { onOutput } : {}),
+    });
+    const vectors = backend.queueMaxSizes.length + 1;
+    const vectorEventFds = Array.from({ length: vectors }, () => createEventFd());
+    const vm = this.#vm;
+    const irq = intxIrqForSlot(slot);
+    const transport = new VirtioPciDevice({
+      backend,
+      name: backend.name,
+      msi: { routing: this.#routing, gsis: this.#routing.allocateGsis(vectors), eventFds: vectorEventFds },
+      queueEventFds: backend.queueEventFds,
+      ioeventfds: {
+        register: (addr, len, eventFd) => vm.ioeventfd({ eventFd, addr: BigInt(addr), len }),
+        unregister: (addr, len, eventFd) => vm.ioeventfd({ eventFd, addr: BigInt(addr), len, deassign: true }),
+      },
+      intx: { irq, setLevel: (level) => vm.setIrqLine(irq, level) },
+      logger: deviceLogger(backend.name),
+    });
+    this.root.addDevice(transport, slot);
+    transport.config.setBarAddress(0, this.#bars.allocate(transport.config.bar(0)!.size));
+    devices.addStats({ name: backend.name, counters: () => ({ ...transport.counters, ...backend.counters() }) });
+    const fn = { spec, transport, backend, vectorEventFds };
+    this.functions.push(fn);
+    return fn;
+  }
+
+  /** Removes ioeventfds and irqfds and stops the device threads; before the VM fd closes. */
+  async close(): Promise<void> {
+    for (const fn of this.functions) {
+      try {
+        await fn.transport.close();
+      } catch (err) {
+        log.warn(`${fn.backend.name}: close failed: ${(err as Error).message}`);
+      }
+      for (const fd of fn.vectorEventFds) sys.close(fd);
+    }
+    this.functions.length = 0;
+  }
+}
