@@ -6,9 +6,10 @@ import { UsageError } from '../../util/errors.js';
 
 const usage = `usage: tkvm stop NAME... | --all [--force]
 
-Asks each named VM to power off (an ACPI power-button press): the guest
-shuts down cleanly. With --force the VM stops at once, like pulling the
-plug. --all stops every VM of this user.`;
+Asks each named VM to power off: tkvm presses Ctrl-Alt-Del on the guest's
+keyboard, which the default guest answers by powering off cleanly; a guest
+that has not powered off after 10 seconds is stopped. With --force the VM
+stops at once, like pulling the plug. --all stops every VM of this user.`;
 
 export function makeStopCommand(io: CommandIo = processIo): Command {
   return {
