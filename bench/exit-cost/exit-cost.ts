@@ -37,7 +37,7 @@ const usage = `usage: node dist/bench/main.js exit-cost [options]
   --reps N        runs per side and exit count; medians are used (default 5)
   --timeout S     seconds before one run is killed (default 120)
   --guest PATH    guest ELF (default test/guests/build/pio-loop.elf)
-  --tkvm PATH     tkvm CLI script (default dist/src/cli/main.js)
+  --tkvm PATH     tkvm CLI script (default dist/tkvm/main.js)
   --only SIDE     run only "c" or only "tkvm"
   --check         exit with status 3 if a target is missed`;
 
@@ -76,7 +76,7 @@ export function parseExitCostArgs(argv: string[]): ExitCostOptions {
     reps: parseCount('--reps', values.reps, 5, 1, 1000),
     timeoutMs: parseCount('--timeout', values.timeout, 120, 1, 3600) * 1000,
     guestPath: resolve(values.guest ?? resolve(root, 'test/guests/build/pio-loop.elf')),
-    tkvmCliPath: resolve(values.tkvm ?? resolve(root, 'dist/src/cli/main.js')),
+    tkvmCliPath: resolve(values.tkvm ?? resolve(root, 'dist/tkvm/main.js')),
     sides: only === undefined ? ['c', 'tkvm'] : [only],
     check: values.check ?? false,
   };

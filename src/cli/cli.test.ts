@@ -1,5 +1,5 @@
 /**
- * End to end: runs the built `tkvm` executable (dist/src/cli/main.js) as a
+ * End to end: runs the built `tkvm` executable (the bundle dist/tkvm/main.js) as a
  * child process. None of these cases reach KVM.
  */
 import { describe, it } from 'node:test';
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const mainScript = fileURLToPath(new URL('./main.js', import.meta.url));
+const mainScript = fileURLToPath(new URL('../../tkvm/main.js', import.meta.url));
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function tkvm(...argv: string[]): { status: number | null; stdout: string; stderr: string } {

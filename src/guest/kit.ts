@@ -6,14 +6,14 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { findPackage } from '../util/package-root.js';
 import { TkvmError } from '../util/errors.js';
 import { GUEST_BUILDER_VERSION, initramfsKey, kernelKey, type NamedContent } from './cache.js';
 import { BUSYBOX_PACKAGE, LINUX_SOURCE_PACKAGE } from './debian.js';
 
-/** The repository's `guest/` folder (this file is dist/src/guest/kit.js once built). */
+/** The package's `guest/` folder (next to package.json; see util/package-root.ts). */
 export function defaultKitDir(): string {
-  return fileURLToPath(new URL('../../../guest/', import.meta.url));
+  return join(findPackage(import.meta.url).root, 'guest');
 }
 
 export interface GuestKitSources {

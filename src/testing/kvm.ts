@@ -11,7 +11,8 @@ import type { TestContext } from 'node:test';
 
 /** The repository root (this file is dist/src/testing/kvm.js once built). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+/** The bundled CLI, i.e. the package's bin: tests run what ships. */
+export const CLI = path.join(REPO_ROOT, 'dist/tkvm/main.js');
 
 export function guestPath(name: string): string {
   return path.join(REPO_ROOT, 'test/guests/build', `${name}.elf`);

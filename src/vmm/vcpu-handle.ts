@@ -3,13 +3,12 @@
  * module loading overlaps VM construction), starts it on a configured vCPU,
  * and kicks, pauses or stops it.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { kickThread } from '../sys/signals.js';
 import { VcpuCommand, VcpuControl, VcpuRunState } from './vcpu-control.js';
 import type { VcpuThreadInit, VcpuThreadMessage } from './vcpu-thread.js';
-
-const THREAD_URL = new URL('./vcpu-thread.js', import.meta.url);
+import { takeVcpuWorker } from './vcpu-workers.js';
 
 export class VcpuHandle {
   readonly id: number;
@@ -22,7 +21,7 @@ export class VcpuHandle {
   /** Spawns the thread; it idles until start(). */
   constructor(id: number, onMessage: (msg: VcpuThreadMessage) => void, onError: (err: Error) => void) {
     this.id = id;
-    this.#worker = new Worker(THREAD_URL, { name: `vcpu${id}`, stdout: false, stderr: false });
+    this.#worker = takeVcpuWorker(id);
     this.#stopped = new Promise((resolve) => {
       this.#worker.once('exit', () => {
         this.#exited = true;

@@ -224,6 +224,11 @@ export const runCommand: Command = {
   usage: RUN_USAGE,
   async run(argv: string[]): Promise<number> {
     const request = parseRunArgs(argv);
+    if (request.kernelPath !== undefined) {
+      // Start the vCPU threads while the VMM loads (skipped while a guest kit may still need building).
+      const { prespawnVcpuWorkers } = await import('../../vmm/vcpu-workers.js');
+      prespawnVcpuWorkers(request.cpus);
+    }
     const config = await resolveVmConfig(request);
     // Loaded on demand so that help, version and usage errors never load
     // the KVM and FFI modules.

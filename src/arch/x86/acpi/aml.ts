@@ -104,8 +104,9 @@ export function eisaId(id: string): Uint8Array {
 
 /** String := StringPrefix AsciiCharList NullChar, StringPrefix = 0x0D (20.2.3). */
 export function string(text: string): Uint8Array {
-  if (!/^[\x01-\x7f]*$/.test(text)) throw new RangeError(`AML strings are 7-bit ASCII without NUL: ${JSON.stringify(text)}`);
-  return concatBytes([Uint8Array.of(0x0d), new TextEncoder().encode(text), Uint8Array.of(0)]);
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.some((b) => b === 0 || b > 0x7f)) throw new RangeError(`AML strings are 7-bit ASCII without NUL: ${JSON.stringify(text)}`);
+  return concatBytes([Uint8Array.of(0x0d), bytes, Uint8Array.of(0)]);
 }
 
 /** DefName := NameOp NameString DataRefObject (20.2.5.1). */

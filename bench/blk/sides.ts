@@ -1,0 +1,130 @@
+/**
+ * The two sides bench/blk compares, each doing the same requests on the
+ * same image: tkvm running the blk-bench guest (timed by the harness from
+ * the guest's begin/end lines as they arrive on tkvm's stdout), and
+ * host-io.c doing pread/pwrite (timed by itself with CLOCK_MONOTONIC).
+ * Every run is checked; an invalid one throws BenchError.
+ */
+import { spawn } from 'node:child_process';
+import { BenchError } from '../lib/errors.js';
+import { describeEnd, lastLine, runTimed, type TimedRun } from '../lib/timed-spawn.js';
+import { collectGuestReport, type GuestPass, type TimedLine, TimedLineSplitter } from './guest-output.js';
+import { type HostPass, parseHostIoOutput } from './host-output.js';
+
+export type BlkMode = 'seqread' | 'seqwrite' | 'randread';
+export const BLK_MODES: readonly BlkMode[] = ['seqread', 'seqwrite', 'randread'];
+
+/** The guest ends with debug-exit 0x10: tkvm status (0x10 << 1) | 1. */
+export const GUEST_EXIT_STATUS = 33;
+/** Guest RAM: blk-bench needs RAM up to 32 MiB; the brief's 256M leaves room. */
+export const GUEST_MEMORY = '256M';
+
+/** One measurement: what both sides do. */
+export interface RunSpec {
+  mode: BlkMode;
+  blockBytes: number;
+  /** Requests per pass. */
+  count: number;
+  /** Requests in flight (guest only; host-io does one at a time). */
+  depth: number;
+  passes: number;
+  seed: number;
+}
+
+/** The guest's command line for `spec` (parsed by blk-bench.c). */
+export function guestCmdline(spec: RunSpec): string {
+  return `mode=${spec.mode} bs=${spec.blockBytes} count=${spec.count} depth=${spec.depth} passes=${spec.passes} seed=${spec.seed}`;
+}
+
+/** host-io.c's arguments for `spec` on `image`. */
+export function hostIoArgs(spec: RunSpec, image: string): string[] {
+  return [spec.mode, image, String(spec.blockBytes), String(spec.count), String(spec.passes), String(spec.seed)];
+}
+
+interface StreamedRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  lines: TimedLine[];
+  stderr: string;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+
+/** Spawns a program and stamps each stdout line with its arrival time (process.hrtime). */
+export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number): Promise<StreamedRun> {
+  return new Promise((resolvePromise, reject) => {
+    const splitter = new TimedLineSplitter();
+    let stderr = '';
+    let timedOut = false;
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk, process.hrtime.bigint()));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_LIMIT);
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      splitter.finish(process.hrtime.bigint());
+      resolvePromise({ status, signal, timedOut, lines: splitter.lines, stderr });
+    });
+  });
+}
+
+function describe(run: { status: number | null; signal: NodeJS.Signals | null; timedOut: boolean }): string {
+  return describeEnd({ ...run, wallNs: 0, stdout: '', stderr: '' });
+}
+
+/** Checks that a side did every pass with the requested size. */
+function checkPasses(what: string, spec: RunSpec, passes: ReadonlyArray<{ pass: number; requests: number; bytes: number }>): void {
+  if (passes.length !== spec.passes) throw new BenchError(`${what}: reported ${passes.length} of ${spec.passes} passes`);
+  for (const p of passes) {
+    if (p.requests !== spec.count || p.bytes !== spec.count * spec.blockBytes) {
+      throw new BenchError(`${what}: pass ${p.pass} did ${p.requests} requests / ${p.bytes} bytes, expected ${spec.count} / ${spec.count * spec.blockBytes}`);
+    }
+  }
+}
+
+/** `tkvm run` of the blk-bench guest; returns every pass (the last one is the measurement). */
+export async function runTkvm(cliPath: string, guestPath: string, image: string, spec: RunSpec, timeoutMs: number): Promise<GuestPass[]> {
+  const what = `tkvm ${spec.mode}`;
+  const args = [
+    cliPath, 'run', '--kernel', guestPath, '--mem', GUEST_MEMORY, '--disk', image, '--cmdline', guestCmdline(spec),
+  ];
+  let run: StreamedRun;
+  try {
+    run = await runWithTimedLines(process.execPath, args, timeoutMs);
+  } catch (error) {
+    throw new BenchError(`${what}: could not start node: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const report = collectGuestReport(run.lines);
+  if (report.failure !== null) throw new BenchError(`${what}: guest failed: ${report.failure}`);
+  if (run.status !== GUEST_EXIT_STATUS || !report.ok) {
+    const detail = lastLine(run.stderr) || lastLine(run.lines.map((l) => l.line).join('\n')) || 'no output';
+    throw new BenchError(`${what}: ${describe(run)}, expected ${GUEST_EXIT_STATUS} and "blk-bench ok": ${detail}`);
+  }
+  checkPasses(what, spec, report.passes);
+  return report.passes;
+}
+
+/** host-io.c on the same image; returns every pass. */
+export async function runHostIo(hostIoPath: string, image: string, spec: RunSpec, timeoutMs: number): Promise<HostPass[]> {
+  const what = `host ${spec.mode}`;
+  let run: TimedRun;
+  try {
+    run = await runTimed(hostIoPath, hostIoArgs(spec, image), timeoutMs);
+  } catch (error) {
+    throw new BenchError(`${what}: could not start ${hostIoPath}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (run.status !== 0) throw new BenchError(`${what}: ${describeEnd(run)}: ${lastLine(run.stderr) || 'no output'}`);
+  const passes = parseHostIoOutput(run.stdout);
+  checkPasses(what, spec, passes);
+  return passes;
+}
