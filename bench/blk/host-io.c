@@ -4,13 +4,16 @@
  * O_DIRECT, one request at a time), so tkvm's whole virtio-blk path can be
  * compared with the system calls it ends in.
  *
- *   host-io MODE IMAGE BS COUNT PASSES SEED
+ *   host-io MODE IMAGE BS COUNT PASSES SEED BUFFERS
  *
  * MODE is seqread, seqwrite or randread. Offsets are those of
  * test/guests/scenarios/blk-bench.c: sequential from 0, wrapping at the end
  * of the image; random ones BS-aligned from splitmix64(SEED), restarted each
  * pass. Like the guest, reads check the tag at the start of each request and
- * writes store a tag at the start of each 4 KiB block.
+ * writes store a tag at the start of each 4 KiB block. Request n uses
+ * buffer n % BUFFERS of BUFFERS x BS bytes: with BUFFERS = the guest's queue
+ * depth, both sides move data through the same amount of memory (one small
+ * buffer would stay in the CPU cache, which the guest's cannot).
  *
  * Prints one line per pass on stdout:
  *   {"hostIo":{"pass":P,"requests":N,"bytes":B,"ns":T,"tscTicks":K}}
@@ -82,19 +85,20 @@ static int parse_u64(const char *text, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7)
-        return fail("usage: host-io seqread|seqwrite|randread IMAGE BS COUNT PASSES SEED%s", "");
+    if (argc != 8)
+        return fail("usage: host-io seqread|seqwrite|randread IMAGE BS COUNT PASSES SEED BUFFERS%s", "");
     enum mode mode;
     if (strcmp(argv[1], "seqread") == 0) mode = SEQ_READ;
     else if (strcmp(argv[1], "seqwrite") == 0) mode = SEQ_WRITE;
     else if (strcmp(argv[1], "randread") == 0) mode = RAND_READ;
     else return fail("unknown mode %s", argv[1]);
-    uint64_t bs, count, passes, seed;
+    uint64_t bs, count, passes, seed, buffers;
     if (parse_u64(argv[3], &bs) || bs == 0 || bs % TAG_BLOCK != 0 || bs > (1u << 20))
         return fail("BS must be a multiple of 4096 up to 1 MiB, got %s", argv[3]);
     if (parse_u64(argv[4], &count) || count == 0) return fail("bad COUNT %s", argv[4]);
     if (parse_u64(argv[5], &passes) || passes == 0) return fail("bad PASSES %s", argv[5]);
     if (parse_u64(argv[6], &seed)) return fail("bad SEED %s", argv[6]);
+    if (parse_u64(argv[7], &buffers) || buffers == 0 || buffers > 1024) return fail("bad BUFFERS %s", argv[7]);
 
     int fd = open(argv[2], mode == SEQ_WRITE ? O_RDWR : O_RDONLY);
     if (fd < 0) return fail("cannot open %s", argv[2]);
@@ -102,15 +106,16 @@ int main(int argc, char **argv)
     if (fstat(fd, &st) != 0) return fail("cannot stat %s", argv[2]);
     uint64_t blocks = (uint64_t)st.st_size / 512 * 512 / bs;
     if (blocks == 0) return fail("image %s is smaller than BS", argv[2]);
-    uint8_t *buf;
-    if (posix_memalign((void **)&buf, 4096, bs) != 0) return fail("out of memory%s", "");
-    memset(buf, 0xa5, bs);
+    uint8_t *buffer_area;
+    if (posix_memalign((void **)&buffer_area, 4096, bs * buffers) != 0) return fail("out of memory%s", "");
+    memset(buffer_area, 0xa5, bs * buffers);
 
     for (uint64_t pass = 1; pass <= passes; pass++) {
         uint64_t rng = seed;
         uint64_t start_ns = now_ns(), start_tsc = read_tsc();
         for (uint64_t n = 0; n < count; n++) {
             uint64_t offset = (mode == RAND_READ ? next_random(&rng) % blocks : n % blocks) * bs;
+            uint8_t *buf = buffer_area + (n % buffers) * bs;
             ssize_t done;
             if (mode == SEQ_WRITE) {
                 for (uint64_t at = 0; at < bs; at += TAG_BLOCK)
@@ -135,7 +140,7 @@ int main(int argc, char **argv)
                pass, count, count * bs, ns, ticks);
         fflush(stdout);
     }
-    free(buf);
+    free(buffer_area);
     close(fd);
     return 0;
 }

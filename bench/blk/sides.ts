@@ -25,7 +25,7 @@ export interface RunSpec {
   blockBytes: number;
   /** Requests per pass. */
   count: number;
-  /** Requests in flight (guest only; host-io does one at a time). */
+  /** Requests in flight in the guest; host-io does one at a time but cycles through as many buffers. */
   depth: number;
   passes: number;
   seed: number;
@@ -36,9 +36,9 @@ export function guestCmdline(spec: RunSpec): string {
   return `mode=${spec.mode} bs=${spec.blockBytes} count=${spec.count} depth=${spec.depth} passes=${spec.passes} seed=${spec.seed}`;
 }
 
-/** host-io.c's arguments for `spec` on `image`. */
+/** host-io.c's arguments for `spec` on `image` (it cycles through `depth` buffers, as the guest does). */
 export function hostIoArgs(spec: RunSpec, image: string): string[] {
-  return [spec.mode, image, String(spec.blockBytes), String(spec.count), String(spec.passes), String(spec.seed)];
+  return [spec.mode, image, String(spec.blockBytes), String(spec.count), String(spec.passes), String(spec.seed), String(spec.depth)];
 }
 
 interface StreamedRun {

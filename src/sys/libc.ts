@@ -62,14 +62,25 @@ export function close(fd: number): void {
   check(c.close(fd) as number, 'close');
 }
 
-/** ioctl whose argument is an integer (or no argument: pass 0). */
+/**
+ * Retries a call that a signal interrupted before it did anything (EINTR):
+ * the vCPU kick signal, or a profiler's, can land on any thread.
+ */
+function retryOnEintr(call: () => number): number {
+  for (let attempt = 0; ; attempt++) {
+    const ret = call();
+    if (ret >= 0 || attempt >= 100 || koffi.errno() !== EINTR) return ret;
+  }
+}
+
+/** ioctl whose argument is an integer (or no argument: pass 0). Not for KVM_RUN (see ioctlFast). */
 export function ioctl(fd: number, request: number, arg: number | bigint = 0, name = 'ioctl'): number {
-  return check(c.ioctlInt(fd, request, arg) as number, name);
+  return check(retryOnEintr(() => c.ioctlInt(fd, request, arg) as number), name);
 }
 
 /** ioctl whose argument points at `buf`; the kernel reads and/or writes it in place. */
 export function ioctlBuf(fd: number, request: number, buf: ArrayBufferView, name = 'ioctl'): number {
-  return check(c.ioctlPtr(fd, request, buf) as number, name);
+  return check(retryOnEintr(() => c.ioctlPtr(fd, request, buf) as number), name);
 }
 
 /**
