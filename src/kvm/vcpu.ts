@@ -4,6 +4,7 @@
  * maps kvm_run for itself.
  */
 import * as sys from '../sys/libc.js';
+import { SysError } from '../sys/errors.js';
 import * as ioc from './ioctls.js';
 import { type VcpuExit, decodeExit, RunOffset } from './exits.js';
 import {
@@ -48,7 +49,7 @@ export class Vcpu {
     if (ret < 0) {
       const errno = sys.lastErrno();
       if (errno === sys.EINTR || errno === sys.EAGAIN) return { kind: 'interrupted' };
-      sys.ioctl(this.fd, ioc.KVM_RUN, 0, 'KVM_RUN'); // re-issue to throw a SysError with context
+      throw new SysError('KVM_RUN', errno, `vCPU ${this.id}`);
     }
     return decodeExit(this.run);
   }
