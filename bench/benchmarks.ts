@@ -1,9 +1,10 @@
 import { blkBenchmark } from './blk/blk.js';
+import { bootBenchmark } from './boot/boot.js';
 import { exitCostBenchmark } from './exit-cost/exit-cost.js';
 import type { Benchmark } from './lib/benchmark.js';
 
 /** Every benchmark `node dist/bench/main.js NAME` knows, by name. */
-export const benchmarks: readonly Benchmark[] = [exitCostBenchmark, blkBenchmark];
+export const benchmarks: readonly Benchmark[] = [exitCostBenchmark, blkBenchmark, bootBenchmark];
 
 export function findBenchmark(name: string): Benchmark | undefined {
   return benchmarks.find((benchmark) => benchmark.name === name);

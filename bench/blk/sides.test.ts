@@ -12,7 +12,8 @@ import { after, before, test } from 'node:test';
 import { buildCProgram } from '../lib/build-c.js';
 import { benchBuildDir, repoRoot } from '../lib/paths.js';
 import { writeTaggedImage } from './image.js';
-import { runHostIo, runTkvm, runWithTimedLines, type RunSpec } from './sides.js';
+import { runHostIo, runTkvm, type RunSpec } from './sides.js';
+import { runWithTimedLines } from '../lib/timed-lines.js';
 
 const haveKvm = existsSync('/dev/kvm');
 const skipKvm = !haveKvm && process.env['CI'] !== 'true' ? 'no /dev/kvm' : false;

@@ -5,10 +5,10 @@
  * host-io.c doing pread/pwrite (timed by itself with CLOCK_MONOTONIC).
  * Every run is checked; an invalid one throws BenchError.
  */
-import { spawn } from 'node:child_process';
 import { BenchError } from '../lib/errors.js';
 import { describeEnd, lastLine, runTimed, type TimedRun } from '../lib/timed-spawn.js';
-import { collectGuestReport, type GuestPass, type TimedLine, TimedLineSplitter } from './guest-output.js';
+import { collectGuestReport, type GuestPass } from './guest-output.js';
+import { runWithTimedLines, type StreamedRun } from '../lib/timed-lines.js';
 import { type HostPass, parseHostIoOutput } from './host-output.js';
 
 export type BlkMode = 'seqread' | 'seqwrite' | 'randread';
@@ -41,42 +41,6 @@ export function hostIoArgs(spec: RunSpec, image: string): string[] {
   return [spec.mode, image, String(spec.blockBytes), String(spec.count), String(spec.passes), String(spec.seed), String(spec.depth)];
 }
 
-interface StreamedRun {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  lines: TimedLine[];
-  stderr: string;
-}
-
-const STDERR_LIMIT = 64 * 1024;
-
-/** Spawns a program and stamps each stdout line with its arrival time (process.hrtime). */
-export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number): Promise<StreamedRun> {
-  return new Promise((resolvePromise, reject) => {
-    const splitter = new TimedLineSplitter();
-    let stderr = '';
-    let timedOut = false;
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk, process.hrtime.bigint()));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-STDERR_LIMIT);
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      splitter.finish(process.hrtime.bigint());
-      resolvePromise({ status, signal, timedOut, lines: splitter.lines, stderr });
-    });
-  });
-}
 
 function describe(run: { status: number | null; signal: NodeJS.Signals | null; timedOut: boolean }): string {
   return describeEnd({ ...run, wallNs: 0, stdout: '', stderr: '' });

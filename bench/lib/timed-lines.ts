@@ -1,0 +1,42 @@
+/** Runs a program and stamps each line of its stdout with its arrival time. */
+import { spawn } from 'node:child_process';
+import { type TimedLine, TimedLineSplitter } from '../blk/guest-output.js';
+
+export type { TimedLine };
+
+export interface StreamedRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  lines: TimedLine[];
+  stderr: string;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+
+/** Spawns a program and stamps each stdout line with its arrival time (process.hrtime). */
+export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number): Promise<StreamedRun> {
+  return new Promise((resolvePromise, reject) => {
+    const splitter = new TimedLineSplitter();
+    let stderr = '';
+    let timedOut = false;
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk, process.hrtime.bigint()));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_LIMIT);
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      splitter.finish(process.hrtime.bigint());
+      resolvePromise({ status, signal, timedOut, lines: splitter.lines, stderr });
+    });
+  });
+}
