@@ -5,6 +5,7 @@
  * it never takes the VMM down.
  */
 import type { IoBuffers } from '../io-buffers.js';
+import type { IovecList } from '../iovec-list.js';
 
 export interface DiskIoError {
   /** errno name such as "EIO", or "ERANGE" / "EROFS" for requests the backend refuses. */
@@ -28,6 +29,14 @@ export interface DiskBackend {
   readv(offset: number, buffers: IoBuffers): DiskResult;
   /** Writes `buffers` to the disk, starting at byte `offset`. */
   writev(offset: number, buffers: IoBuffers): DiskResult;
+  /**
+   * Optional fast path for host-mapped guest RAM: fills the host memory
+   * that `iov` describes from byte `offset`, in one vectored system call
+   * when it can. `iov` may be consumed (changed) by short transfers.
+   */
+  readIovecs?(offset: number, iov: IovecList): DiskResult;
+  /** Optional fast path: writes the host memory `iov` describes at byte `offset` (see readIovecs). */
+  writeIovecs?(offset: number, iov: IovecList): DiskResult;
   /** Makes completed writes durable. */
   flush(): DiskResult;
   /** Hints that [offset, offset+len) is unused; contents become unspecified. */

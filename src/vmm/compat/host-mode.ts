@@ -56,6 +56,9 @@ const PVM_KERNEL_PARAMS: ReadonlyArray<{ param: string; why: string }> = [
   //     feature-specific code paths (alternatives), none of which the emulator knows.
   // 288 FSGSBASE: the CPUID bit behind nofsgsbase, cleared as well so nothing re-enables it.
   { param: 'clearcpuid=141,308,151,291,296,288', why: 'hide CX16, SMAP, POPCNT, BMI1, BMI2 and FSGSBASE' },
+  // The default guest kernel's fix-up (guest/kernel/patches/0001-x86-pvm-syscall-fixup.patch):
+  //     completes user-space SYSCALLs that fault at entry_SYSCALL_64; other kernels ignore it.
+  { param: 'tkvm.pvm_syscall', why: 'turns on the default guest kernel\'s fix-up that completes user-space system calls faulting at LSTAR (other kernels ignore it)' },
 ];
 
 /** What the VMM learned from KVM that some parameters depend on. */

@@ -2,14 +2,18 @@
  * virtio-blk (virtio 1.2 §5.2): one request queue served from a DiskBackend.
  */
 import type { DiskBackend } from '../../../backends/disk/backend.js';
+import { HostAddressMap } from '../../../backends/host-address-map.js';
+import { IovecList } from '../../../backends/iovec-list.js';
+import type { DescriptorChain } from '../queue/chain.js';
 import type { ConfigSpace } from '../config-space.js';
 import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';
 import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
 import { VirtqueueError } from '../queue/errors.js';
-import { serviceQueue } from '../queue/service.js';
+import { DEFERRED, serviceQueue, type ServiceOptions } from '../queue/service.js';
 import type { SplitQueue } from '../queue/split.js';
 import { featureMask, hasFeature, MAX_QUEUE_SIZE, VirtioDeviceId, VirtioFeature } from '../types.js';
 import { BLK_ID_BYTES, BlkFeature, type BlkLimits, encodeBlkConfig, SECTOR_SIZE } from './config.js';
+import { BlkBatch } from './batch.js';
 import { type BlkCounters, type BlkRequestContext, emptyBlkCounters, executeBlkRequest } from './request.js';
 
 export interface VirtioBlkOptions {
@@ -21,6 +25,11 @@ export interface VirtioBlkOptions {
   /** Logical block size reported in blk_size (power of 2, at least 512; default 512). */
   blockSize?: number;
   logger?: DeviceLogger;
+  /**
+   * Most bytes one merged transfer of contiguous reads or writes may cover
+   * (default DEFAULT_MAX_BATCH_BYTES); 0 turns merging off.
+   */
+  maxBatchBytes?: number;
 }
 
 /** Largest single segment the driver may use (size_max). */
@@ -38,7 +47,15 @@ export class VirtioBlk implements VirtioDevice {
   readonly #config: ConfigSpace;
   readonly #context: BlkRequestContext;
   readonly #logger: DeviceLogger;
+  readonly #maxBatchBytes: number | undefined;
+  /** Shared by every batch: one iovec array for the device's lifetime. */
+  readonly #iov = new IovecList();
   #queues: ReadonlyArray<SplitQueue | null> = [];
+  /** The merging state of the queue processed last, or null when it cannot merge (test memory, a backend without iovecs). */
+  #batch: BlkBatch | null = null;
+  readonly #handle: (chain: DescriptorChain) => number;
+  readonly #onError: (error: Error) => void;
+  readonly #serviceOptions: ServiceOptions;
 
   constructor(options: VirtioBlkOptions) {
     const { backend } = options;
@@ -69,6 +86,9 @@ export class VirtioBlk implements VirtioDevice {
     };
     this.#config = encodeBlkConfig(this.limits);
     this.#logger = limitedLogger(options.logger ?? silentLogger);
+    const maxBatchBytes = options.maxBatchBytes;
+    if (maxBatchBytes !== undefined && (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 0)) throw new RangeError(`virtio-blk: bad batch size ${maxBatchBytes}`);
+    this.#maxBatchBytes = maxBatchBytes;
     const serial = new Uint8Array(BLK_ID_BYTES);
     serial.set(new TextEncoder().encode(options.serial ?? '').subarray(0, BLK_ID_BYTES));
     this.#context = {
@@ -85,6 +105,24 @@ export class VirtioBlk implements VirtioDevice {
       counters: this.counters,
       logger: this.#logger,
     };
+    this.#handle = (chain) => {
+      const batch = this.#batch;
+      if (batch !== null) {
+        if (batch.offer(chain)) return DEFERRED;
+        batch.flush();
+      }
+      return executeBlkRequest(chain, this.#context);
+    };
+    this.#onError = (error) => {
+      // Chains the queue rejected never reached executeBlkRequest: count them here.
+      if (error instanceof VirtqueueError && error.code !== 'ERR_VIRTQ_CHAIN_EXHAUSTED') {
+        this.counters.requests++;
+        this.counters.malformed++;
+      }
+      this.counters.errors++;
+      this.#logger.warn(`virtio-blk: ${error.message}`);
+    };
+    this.#serviceOptions = { flush: () => this.#batch?.flush() ?? 0 };
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -105,26 +143,35 @@ export class VirtioBlk implements VirtioDevice {
     return this.processQueue(queue);
   }
 
-  /** Performs every available request on `queue` through the backend. */
+  /**
+   * Performs every available request on `queue` through the backend,
+   * merging contiguous reads or writes when the guest RAM is host-mapped
+   * and the backend takes iovecs (see BlkBatch).
+   */
   processQueue(queue: SplitQueue): QueueProcessResult {
-    const result = serviceQueue(
-      queue,
-      (chain) => executeBlkRequest(chain, this.#context),
-      (error) => {
-        // Chains the queue rejected never reached executeBlkRequest: count them here.
-        if (error instanceof VirtqueueError && error.code !== 'ERR_VIRTQ_CHAIN_EXHAUSTED') {
-          this.counters.requests++;
-          this.counters.malformed++;
-        }
-        this.counters.errors++;
-        this.#logger.warn(`virtio-blk: ${error.message}`);
-      },
-    );
-    return processResult(result);
+    this.#batch = this.#batchFor(queue);
+    return processResult(serviceQueue(queue, this.#handle, this.#onError, this.#serviceOptions));
   }
 
   reset(): void {
     this.#queues = [];
+    this.#batch = null;
     this.#context.writeThrough = false;
+  }
+
+  #batchFor(queue: SplitQueue): BlkBatch | null {
+    const current = this.#batch;
+    if (current !== null && current.queue === queue) return current;
+    const { backend } = this.#context;
+    const { readIovecs, writeIovecs } = backend;
+    if (this.#maxBatchBytes === 0 || !readIovecs || !writeIovecs) return null;
+    const map = HostAddressMap.of(queue.memory);
+    if (map === null) return null;
+    return new BlkBatch({
+      queue, context: this.#context, map, iov: this.#iov,
+      backend: { readIovecs: readIovecs.bind(backend), writeIovecs: writeIovecs.bind(backend), flush: backend.flush.bind(backend) },
+      ...(this.#maxBatchBytes !== undefined ? { maxBytes: this.#maxBatchBytes } : {}),
+      onError: this.#onError,
+    });
   }
 }

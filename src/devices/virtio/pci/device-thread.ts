@@ -61,6 +61,8 @@ export type DeviceThreadEvent =
 
 const CONTROL_TOKEN = 0xffff;
 const MAX_EVENTS = 16;
+/** The shared counters are refreshed at most this often (ms), and at the latest this long after they changed. */
+const STATS_INTERVAL_MS = 5;
 
 function post(event: DeviceThreadEvent): void {
   parentPort!.postMessage(event);
@@ -75,12 +77,15 @@ export class DeviceThreadLoop {
   readonly #counterNames: string[];
   readonly #epfd: number;
   readonly #pending = new Set<number>();
+  readonly #serving: number[] = [];
   #queueFds: number[] = [];
   #signaller: VirtioInterruptSignaller | null = null;
   #epoch = 0;
   #reportedReset = false;
   #stopSeq: number | null = null;
   #kicks = 0;
+  #statsAt = 0;
+  #statsStale = true;
 
   constructor(init: DeviceThreadInit) {
     this.#init = init;
@@ -108,15 +113,18 @@ export class DeviceThreadLoop {
     const events = new Uint8Array(MAX_EVENTS * sys.EPOLL_EVENT_SIZE);
     const view = new DataView(events.buffer);
     while (this.#stopSeq === null) {
-      const n = sys.epollWait(this.#epfd, events, this.#pending.size > 0 ? 0 : -1);
+      const busy = this.#pending.size > 0;
+      const n = sys.epollWait(this.#epfd, events, busy ? 0 : this.#sleepTimeoutMs());
       for (let i = 0; i < n; i++) {
-        const token = Number(view.getBigUint64(i * sys.EPOLL_EVENT_SIZE + 4, true));
+        // epoll_data.u64 holds a small token: its low half is enough.
+        const token = view.getUint32(i * sys.EPOLL_EVENT_SIZE + 4, true);
         if (token === CONTROL_TOKEN) {
           drainEventFd(this.#init.controlEventFd);
           this.#drainRequests();
         } else if (token < this.#queueFds.length) {
           drainEventFd(this.#queueFds[token]!);
           this.#kicks++;
+          this.#statsStale = true;
           if (this.#signaller) this.#pending.add(token);
         }
       }
@@ -127,16 +135,36 @@ export class DeviceThreadLoop {
 
   #serve(): void {
     const signaller = this.#signaller;
-    if (!signaller) return;
-    for (const queue of [...this.#pending]) {
-      this.#pending.delete(queue);
-      const { device } = this.#built;
+    if (!signaller || this.#pending.size === 0) return;
+    const { device } = this.#built;
+    // A snapshot: a queue with work left is added back for the next round, not served twice now.
+    const serving = this.#serving;
+    serving.length = 0;
+    for (const queue of this.#pending) serving.push(queue);
+    this.#pending.clear();
+    for (const queue of serving) {
       const r = device.queueNotified(queue);
       if (r.notify) signaller.signalQueue(queue);
       if (r.more) this.#pending.add(queue);
       if (r.needsReset) this.#needsReset(`queue ${queue} is broken`);
     }
-    this.#updateStats();
+    this.#statsStale = true;
+    if (performance.now() - this.#statsAt >= STATS_INTERVAL_MS) this.#updateStats();
+  }
+
+  /**
+   * How long epoll_wait may sleep: forever once the shared counters are up
+   * to date, else until they are due (they are refreshed at most every
+   * STATS_INTERVAL_MS, so a sleeping device leaves them at most that stale).
+   */
+  #sleepTimeoutMs(): number {
+    if (!this.#statsStale) return -1;
+    const due = this.#statsAt + STATS_INTERVAL_MS - performance.now();
+    if (due <= 0) {
+      this.#updateStats();
+      return -1;
+    }
+    return Math.ceil(due);
   }
 
   #needsReset(reason: string): void {
@@ -209,6 +237,8 @@ export class DeviceThreadLoop {
   }
 
   #updateStats(): void {
+    this.#statsAt = performance.now();
+    this.#statsStale = false;
     const all = { kicks: this.#kicks, ...this.#built.counters() } as Record<string, number>;
     this.#counterNames.forEach((name, i) => { this.#stats[i] = all[name] ?? 0; });
   }

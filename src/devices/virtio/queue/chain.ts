@@ -92,10 +92,7 @@ abstract class ChainCursor {
    * ERR_VIRTQ_CHAIN_EXHAUSTED (without moving) if fewer than `n` remain.
    */
   protected take(n: number): ChainBuffer[] {
-    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`bad byte count ${n}`);
-    if (n > this.#remaining) {
-      throw new VirtqueueError('ERR_VIRTQ_CHAIN_EXHAUSTED', `chain ${this.#head}: ${n} bytes requested, ${this.#remaining} left`, { head: this.#head });
-    }
+    this.#check(n);
     const out: ChainBuffer[] = [];
     let left = n;
     while (left > 0) {
@@ -103,20 +100,50 @@ abstract class ChainCursor {
       const k = Math.min(left, b.len - this.#offset);
       out.push({ addr: b.addr + this.#offset, len: k });
       left -= k;
-      this.#offset += k;
-      if (this.#offset === b.len) {
-        this.#index++;
-        this.#offset = 0;
-      }
+      this.#advanceInBuffer(b, k);
     }
     this.#remaining -= n;
     this.#consumed += n;
     return out;
   }
 
-  /** Skips `n` bytes. */
+  /**
+   * The guest address of the cursor when the next `n` bytes lie in one
+   * buffer (the case the fixed-size readers and writers serve without
+   * copying), else -1.
+   */
+  protected contiguousAt(n: number): number {
+    const b = this.#buffers[this.#index];
+    return b !== undefined && b.len - this.#offset >= n ? b.addr + this.#offset : -1;
+  }
+
+  /** Skips `n` bytes (allocates nothing). */
   skip(n: number): void {
-    this.take(n);
+    this.#check(n);
+    let left = n;
+    while (left > 0) {
+      const b = this.#buffers[this.#index]!;
+      const k = Math.min(left, b.len - this.#offset);
+      left -= k;
+      this.#advanceInBuffer(b, k);
+    }
+    this.#remaining -= n;
+    this.#consumed += n;
+  }
+
+  #check(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`bad byte count ${n}`);
+    if (n > this.#remaining) {
+      throw new VirtqueueError('ERR_VIRTQ_CHAIN_EXHAUSTED', `chain ${this.#head}: ${n} bytes requested, ${this.#remaining} left`, { head: this.#head });
+    }
+  }
+
+  #advanceInBuffer(b: ChainBuffer, k: number): void {
+    this.#offset += k;
+    if (this.#offset === b.len) {
+      this.#index++;
+      this.#offset = 0;
+    }
   }
 
   /** Consumes `n` bytes as zero-copy views of guest RAM. */
@@ -170,14 +197,34 @@ export class ChainReader extends ChainCursor {
   }
 
   readU8(): number {
-    return this.readBytes(1)[0]!;
+    const at = this.contiguousAt(1);
+    if (at < 0) return this.readBytes(1)[0]!;
+    const value = this.memory.read8(at);
+    this.skip(1);
+    return value;
   }
 
   readU16(): number {
+    const at = this.contiguousAt(2);
+    if (at >= 0) {
+      const value = tryRead(this.memory, at, 2);
+      if (value >= 0) {
+        this.skip(2);
+        return value;
+      }
+    }
     return view(this.readBytes(2)).getUint16(0, true);
   }
 
   readU32(): number {
+    const at = this.contiguousAt(4);
+    if (at >= 0) {
+      const value = tryRead(this.memory, at, 4);
+      if (value >= 0) {
+        this.skip(4);
+        return value;
+      }
+    }
     return view(this.readBytes(4)).getUint32(0, true);
   }
 
@@ -207,7 +254,13 @@ export class ChainWriter extends ChainCursor {
   }
 
   writeU8(value: number): void {
-    this.write(Uint8Array.of(value));
+    const at = this.contiguousAt(1);
+    if (at < 0) {
+      this.write(Uint8Array.of(value));
+      return;
+    }
+    this.memory.write8(at, value);
+    this.skip(1);
   }
 
   writeU16(value: number): void {
@@ -226,6 +279,19 @@ export class ChainWriter extends ChainCursor {
     const b = new Uint8Array(8);
     view(b).setBigUint64(0, BigInt.asUintN(64, value), true);
     this.write(b);
+  }
+}
+
+/**
+ * A 2- or 4-byte little-endian read at `at` (inside one chain buffer, so
+ * inside guest RAM), or -1 when the bytes straddle two GuestMemory chunks
+ * and must be copied out instead.
+ */
+function tryRead(memory: GuestMemory, at: number, size: 2 | 4): number {
+  try {
+    return size === 2 ? memory.read16(at) : memory.read32(at);
+  } catch {
+    return -1;
   }
 }
 

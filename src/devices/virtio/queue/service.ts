@@ -10,11 +10,26 @@ import type { DescriptorChain } from './chain.js';
 import { VirtqueueError } from './errors.js';
 import type { SplitQueue } from './split.js';
 
+/**
+ * What `handle` returns for a chain it kept to complete later, together
+ * with others (e.g. contiguous block requests merged into one system call):
+ * `flush` must then push its used entry.
+ */
+export const DEFERRED = -1;
+
 export interface ServiceOptions {
   /** Stop popping when this returns false (e.g. a receive queue with nothing to deliver). */
   shouldContinue?: () => boolean;
   /** Most chains handled in one call; the rest wait for the next call (`more`). Default 65536. */
   budget?: number;
+  /**
+   * Completes (pushes the used entries of) every chain `handle` returned
+   * DEFERRED for, and returns how many. Called before the loop re-enables
+   * notifications and before it returns, so no deferred chain is left
+   * behind. `handle` must call it itself before handling a chain that has
+   * to run after the deferred ones.
+   */
+  flush?: () => number;
 }
 
 export interface ServiceResult {
@@ -30,9 +45,9 @@ export interface ServiceResult {
 
 /**
  * Handles every available chain of `queue` with `handle`, which returns the
- * number of bytes it wrote into the chain's writable buffers. Errors (from
- * the queue or thrown by `handle`) go to `onError`; the chain is completed
- * with length 0.
+ * number of bytes it wrote into the chain's writable buffers (or DEFERRED,
+ * see ServiceOptions.flush). Errors (from the queue or thrown by `handle`)
+ * go to `onError`; the chain is completed with length 0.
  */
 export function serviceQueue(
   queue: SplitQueue,
@@ -40,7 +55,16 @@ export function serviceQueue(
   onError: (error: Error, head: number | undefined) => void,
   options: ServiceOptions = {},
 ): ServiceResult {
-  const shouldContinue = options.shouldContinue ?? (() => true);
+  const shouldContinue = options.shouldContinue;
+  const flush = options.flush;
+  const flushDeferred = (): void => {
+    if (!flush) return;
+    try {
+      completed += flush();
+    } catch (err) {
+      onError(err instanceof Error ? err : new Error(String(err)), undefined);
+    }
+  };
   let budget = options.budget ?? 65536;
   let completed = 0;
   let fatal: VirtqueueError | null = queue.broken;
@@ -49,11 +73,12 @@ export function serviceQueue(
   outer: while (!fatal) {
     queue.disableNotification();
     for (;;) {
-      if (!shouldContinue()) {
+      if (shouldContinue && !shouldContinue()) {
         stopped = true;
         break outer;
       }
       if (budget <= 0) {
+        flushDeferred();
         more = queue.availableCount() > 0;
         break outer;
       }
@@ -64,6 +89,7 @@ export function serviceQueue(
         if (!(err instanceof VirtqueueError)) throw err;
         onError(err, err.head);
         if (err.fatal) {
+          flushDeferred();
           fatal = err;
           break outer;
         }
@@ -83,6 +109,7 @@ export function serviceQueue(
         onError(err instanceof Error ? err : new Error(String(err)), chain.head);
         written = 0;
       }
+      if (written === DEFERRED && flush) continue;
       if (!Number.isInteger(written) || written < 0 || written > chain.writableLength) {
         onError(new Error(`device reported ${written} bytes used of ${chain.writableLength} writable`), chain.head);
         written = 0;
@@ -90,9 +117,13 @@ export function serviceQueue(
       queue.pushUsed(chain.head, written);
       completed++;
     }
+    flushDeferred();
     if (!queue.enableNotification()) break;
   }
   // Stopped early with buffers left: still ask to be told about new ones.
-  if (stopped) queue.enableNotification();
+  if (stopped) {
+    flushDeferred();
+    queue.enableNotification();
+  }
   return { completed, notify: queue.needsNotification(), more, fatal };
 }

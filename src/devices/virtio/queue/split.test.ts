@@ -198,3 +198,59 @@ test('queue configuration is validated', () => {
     assert.throws(() => new SplitQueue(memory, config), (e: unknown) => e instanceof VirtqueueError && e.code === 'ERR_VIRTQ_BAD_CONFIG' && e.fatal, JSON.stringify(config));
   }
 });
+
+test('rings, an indirect table and buffers that straddle a 1 GiB GuestMemory chunk boundary still work', () => {
+  const GiB = 2 ** 30;
+  // Five regions, each 1 GiB + 1 MiB: one chunk boundary per region, at base + 1 GiB. MAP_NORESERVE: only touched pages are committed.
+  const boundary = (i: number) => 2 * i * GiB + GiB;
+  const memory = GuestMemory.allocate(Array.from({ length: 5 }, (_, i) => ({ guestBase: 2 * i * GiB, size: GiB + (1 << 20) })));
+  try {
+    const size = 256;
+    const config = { size, descTable: boundary(0) - 2048, availRing: boundary(1) - 100, usedRing: boundary(2) - 1000, eventIdx: true, indirectDesc: true };
+    const queue = new SplitQueue(memory, config);
+    const encode = (addr: number, len: number, flags: number, next = 0) => {
+      const d = new Uint8Array(16);
+      const v = new DataView(d.buffer);
+      v.setBigUint64(0, BigInt(addr), true);
+      v.setUint32(8, len, true);
+      v.setUint16(12, flags, true);
+      v.setUint16(14, next, true);
+      return d;
+    };
+    const u16 = (addr: number, value: number) => memory.write(addr, Uint8Array.of(value & 0xff, value >> 8));
+    const data = boundary(4) - 6; // a readable buffer across the boundary
+    const table = boundary(3) - 20; // an unaligned indirect table whose second entry straddles
+    // Descriptors 127 and 128 sit on either side of the boundary in the table.
+    memory.write(config.descTable + 16 * 127, encode(data, 12, 1 /* NEXT */, 128));
+    memory.write(config.descTable + 16 * 128, encode(boundary(4) + 4096, 8, 2 /* WRITE */));
+    memory.write(config.descTable + 16 * 5, encode(table, 32, 4 /* INDIRECT */));
+    memory.write(table, encode(boundary(4) - 3, 4, 2 | 1 /* WRITE | NEXT */, 1));
+    memory.write(table + 16, encode(boundary(4) + 8192, 4, 2));
+    memory.write(data, Uint8Array.from({ length: 12 }, (_, i) => i + 1));
+    u16(config.availRing + 4, 127);
+    u16(config.availRing + 6, 5);
+    u16(config.availRing + 2, 2);
+
+    const first = queue.popAvail()!;
+    assert.deepEqual([first.head, first.readable, first.writable], [127, [{ addr: data, len: 12 }], [{ addr: boundary(4) + 4096, len: 8 }]]);
+    const r = first.reader();
+    assert.deepEqual([r.readU16(), r.readU16(), r.readU32(), r.readU32()], [0x0201, 0x0403, 0x08070605, 0x0c0b0a09], 'the third value straddles');
+    const second = queue.popAvail()!;
+    assert.deepEqual([second.head, second.writable], [5, [{ addr: boundary(4) - 3, len: 4 }, { addr: boundary(4) + 8192, len: 4 }]]);
+    const w = second.writer();
+    w.writeU32(0xaabbccdd);
+    w.writeU8(0xee);
+    assert.deepEqual(memory.read(boundary(4) - 3, 4), Uint8Array.of(0xdd, 0xcc, 0xbb, 0xaa));
+    assert.equal(memory.read8(boundary(4) + 8192), 0xee);
+    assert.equal(queue.popAvail(), null);
+    queue.pushUsed(127, 8);
+    queue.pushUsed(5, 5);
+    const used = new DataView(memory.read(config.usedRing, 4 + 8 * 2).buffer);
+    assert.deepEqual([used.getUint16(2, true), used.getUint32(4, true), used.getUint32(8, true), used.getUint32(12, true), used.getUint32(16, true)], [2, 127, 8, 5, 5]);
+    assert.equal(queue.enableNotification(), false);
+    const availEvent = memory.read(config.usedRing + 4 + 8 * size, 2);
+    assert.equal(availEvent[0]! | (availEvent[1]! << 8), 2);
+  } finally {
+    memory.close();
+  }
+});

@@ -23,7 +23,7 @@ import {
   VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY,
 } from '../types.js';
 import { type ChainBuffer, DescriptorChain } from './chain.js';
-import { VirtqueueError } from './errors.js';
+import { VirtqueueError, type VirtqueueErrorCode } from './errors.js';
 
 /** sizeof(struct virtq_desc) (§2.7.5). */
 export const DESCRIPTOR_SIZE = 16;
@@ -67,11 +67,51 @@ export function vringNeedEvent(eventIdx: number, newIdx: number, oldIdx: number)
   return ((newIdx - eventIdx - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
 }
 
-interface RawDescriptor {
-  addr: number;
-  len: number;
-  flags: number;
-  next: number;
+/**
+ * One ring area (descriptor table, available or used ring): a DataView
+ * straight over guest RAM when the area lies in one GuestMemory chunk (the
+ * common case, no per-access lookup), else GuestMemory's checked accessors.
+ * Offsets are always inside the area the queue validated.
+ */
+class RingArea {
+  readonly #memory: GuestMemory;
+  readonly #base: number;
+  readonly #view: DataView | null;
+
+  constructor(memory: GuestMemory, base: number, len: number) {
+    this.#memory = memory;
+    this.#base = base;
+    let view: DataView | null = null;
+    try {
+      const bytes = memory.slice(base, len);
+      view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch {
+      // Straddles two chunks: keep using the checked accessors.
+    }
+    this.#view = view;
+  }
+
+  u16(offset: number): number {
+    const v = this.#view;
+    return v !== null ? v.getUint16(offset, true) : this.#memory.read16(this.#base + offset);
+  }
+
+  u32(offset: number): number {
+    const v = this.#view;
+    return v !== null ? v.getUint32(offset, true) : this.#memory.read32(this.#base + offset);
+  }
+
+  setU16(offset: number, value: number): void {
+    const v = this.#view;
+    if (v !== null) v.setUint16(offset, value, true);
+    else this.#memory.write16(this.#base + offset, value);
+  }
+
+  setU32(offset: number, value: number): void {
+    const v = this.#view;
+    if (v !== null) v.setUint32(offset, value >>> 0, true);
+    else this.#memory.write32(this.#base + offset, value);
+  }
 }
 
 export class SplitQueue {
@@ -81,9 +121,15 @@ export class SplitQueue {
   readonly indirectDesc: boolean;
   readonly maxChainBytes: number;
   readonly #desc: number;
-  readonly #avail: number;
-  readonly #used: number;
+  readonly #descArea: RingArea;
+  readonly #availArea: RingArea;
+  readonly #usedArea: RingArea;
   readonly #mask: number;
+  /** The descriptor #readDescriptor read last (fields, so that walking a chain allocates nothing per descriptor). */
+  #dAddr = 0;
+  #dLen = 0;
+  #dFlags = 0;
+  #dNext = 0;
   #nextAvail: number;
   #nextUsed: number;
   /** used.idx when the driver was last considered notified. */
@@ -115,8 +161,9 @@ export class SplitQueue {
     this.indirectDesc = config.indirectDesc ?? false;
     this.maxChainBytes = maxChainBytes;
     this.#desc = descTable;
-    this.#avail = availRing;
-    this.#used = usedRing;
+    this.#descArea = new RingArea(memory, descTable, sizes.descTable);
+    this.#availArea = new RingArea(memory, availRing, sizes.availRing);
+    this.#usedArea = new RingArea(memory, usedRing, sizes.usedRing);
     this.#mask = size - 1;
     this.#nextAvail = state.nextAvail & 0xffff;
     this.#nextUsed = state.nextUsed & 0xffff;
@@ -154,7 +201,7 @@ export class SplitQueue {
       this.#fail('ERR_VIRTQ_AVAIL_IDX_JUMP', `avail.idx ${availIdx} is ${pending} entries ahead of ${this.#nextAvail} in a queue of ${this.size}`);
     }
     // fence (smp_rmb): the ring entry must be read after avail.idx.
-    const head = this.memory.read16(this.#avail + 4 + 2 * (this.#nextAvail & this.#mask));
+    const head = this.#availArea.u16(4 + 2 * (this.#nextAvail & this.#mask));
     this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
     if (head >= this.size) this.#fail('ERR_VIRTQ_HEAD_OUT_OF_RANGE', `head index ${head} is not below queue size ${this.size}`);
     return this.#walkChain(head);
@@ -168,12 +215,12 @@ export class SplitQueue {
     if (!Number.isInteger(head) || head < 0 || head >= this.size) throw new RangeError(`used head ${head} is not below queue size ${this.size}`);
     if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new RangeError(`used length ${len} is not a u32`);
     if (this.#broken) return;
-    const entry = this.#used + 4 + 8 * (this.#nextUsed & this.#mask);
-    this.memory.write32(entry, head);
-    this.memory.write32(entry + 4, len);
+    const entry = 4 + 8 * (this.#nextUsed & this.#mask);
+    this.#usedArea.setU32(entry, head);
+    this.#usedArea.setU32(entry + 4, len);
     // fence (smp_wmb): the entry must be visible before the new used.idx.
     this.#nextUsed = (this.#nextUsed + 1) & 0xffff;
-    this.memory.write16(this.#used + 2, this.#nextUsed);
+    this.#usedArea.setU16(2, this.#nextUsed);
     this.#unsignalled++;
   }
 
@@ -191,9 +238,9 @@ export class SplitQueue {
     const wrapped = this.#unsignalled > 0xffff;
     this.#signalledUsed = this.#nextUsed;
     this.#unsignalled = 0;
-    if (!this.eventIdx) return (this.memory.read16(this.#avail) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+    if (!this.eventIdx) return (this.#availArea.u16(0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
     if (wrapped) return true;
-    const usedEvent = this.memory.read16(this.#avail + 4 + 2 * this.size);
+    const usedEvent = this.#availArea.u16(4 + 2 * this.size);
     return vringNeedEvent(usedEvent, this.#nextUsed, oldIdx);
   }
 
@@ -206,8 +253,8 @@ export class SplitQueue {
    */
   enableNotification(): boolean {
     if (this.#broken) return false;
-    if (this.eventIdx) this.memory.write16(this.#used + 4 + 8 * this.size, this.#nextAvail);
-    else this.memory.write16(this.#used, 0);
+    if (this.eventIdx) this.#usedArea.setU16(4 + 8 * this.size, this.#nextAvail);
+    else this.#usedArea.setU16(0, 0);
     // fence (smp_mb): the store above must be visible before avail.idx is re-read.
     return this.#readAvailIdx() !== this.#nextAvail;
   }
@@ -219,11 +266,11 @@ export class SplitQueue {
    */
   disableNotification(): void {
     if (this.#broken || this.eventIdx) return;
-    this.memory.write16(this.#used, VIRTQ_USED_F_NO_NOTIFY);
+    this.#usedArea.setU16(0, VIRTQ_USED_F_NO_NOTIFY);
   }
 
   #readAvailIdx(): number {
-    return this.memory.read16(this.#avail + 2);
+    return this.#availArea.u16(2);
   }
 
   #fail(code: 'ERR_VIRTQ_AVAIL_IDX_JUMP' | 'ERR_VIRTQ_HEAD_OUT_OF_RANGE', message: string): never {
@@ -233,9 +280,6 @@ export class SplitQueue {
 
   /** Walks chain `head`, following at most one indirect table (§2.7.5.3). */
   #walkChain(head: number): DescriptorChain {
-    const chainError = (code: ConstructorParameters<typeof VirtqueueError>[0], why: string): never => {
-      throw new VirtqueueError(code, `chain ${head}: ${why}`, { head });
-    };
     const readable: ChainBuffer[] = [];
     const writable: ChainBuffer[] = [];
     let table = this.#desc;
@@ -247,61 +291,84 @@ export class SplitQueue {
     let totalBytes = 0;
     let seenWritable = false;
     for (;;) {
-      if (++walkedInTable > tableEntries) chainError('ERR_VIRTQ_CHAIN_TOO_LONG', `more than ${tableEntries} descriptors${inIndirect ? ' in indirect table' : ''} (loop?)`);
+      if (++walkedInTable > tableEntries) chainError(head, 'ERR_VIRTQ_CHAIN_TOO_LONG', `more than ${tableEntries} descriptors${inIndirect ? ' in indirect table' : ''} (loop?)`);
       walked++;
-      const d = this.#readDescriptor(table, index, head);
-      if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-        if (inIndirect) chainError('ERR_VIRTQ_NESTED_INDIRECT', 'indirect descriptor inside an indirect table');
-        if (!this.indirectDesc) chainError('ERR_VIRTQ_INDIRECT_NOT_NEGOTIATED', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
-        if (d.flags & VIRTQ_DESC_F_NEXT) chainError('ERR_VIRTQ_INDIRECT_WITH_NEXT', 'descriptor has both INDIRECT and NEXT');
-        if (d.len === 0 || d.len % DESCRIPTOR_SIZE !== 0) chainError('ERR_VIRTQ_INDIRECT_BAD_LENGTH', `indirect table length ${d.len} is not a positive multiple of 16`);
-        if (d.len / DESCRIPTOR_SIZE > this.size) chainError('ERR_VIRTQ_CHAIN_TOO_LONG', `indirect table of ${d.len / DESCRIPTOR_SIZE} entries exceeds queue size ${this.size}`);
-        if (!this.memory.isValidRange(d.addr, d.len)) chainError('ERR_VIRTQ_DESC_OUT_OF_RANGE', `indirect table at 0x${d.addr.toString(16)}+${d.len} is outside guest RAM`);
-        table = d.addr;
-        tableEntries = d.len / DESCRIPTOR_SIZE;
+      this.#readDescriptor(inIndirect ? table : -1, index, head);
+      const addr = this.#dAddr;
+      const len = this.#dLen;
+      const flags = this.#dFlags;
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        if (inIndirect) chainError(head, 'ERR_VIRTQ_NESTED_INDIRECT', 'indirect descriptor inside an indirect table');
+        if (!this.indirectDesc) chainError(head, 'ERR_VIRTQ_INDIRECT_NOT_NEGOTIATED', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+        if (flags & VIRTQ_DESC_F_NEXT) chainError(head, 'ERR_VIRTQ_INDIRECT_WITH_NEXT', 'descriptor has both INDIRECT and NEXT');
+        if (len === 0 || len % DESCRIPTOR_SIZE !== 0) chainError(head, 'ERR_VIRTQ_INDIRECT_BAD_LENGTH', `indirect table length ${len} is not a positive multiple of 16`);
+        if (len / DESCRIPTOR_SIZE > this.size) chainError(head, 'ERR_VIRTQ_CHAIN_TOO_LONG', `indirect table of ${len / DESCRIPTOR_SIZE} entries exceeds queue size ${this.size}`);
+        if (!this.memory.isValidRange(addr, len)) chainError(head, 'ERR_VIRTQ_DESC_OUT_OF_RANGE', `indirect table at 0x${addr.toString(16)}+${len} is outside guest RAM`);
+        table = addr;
+        tableEntries = len / DESCRIPTOR_SIZE;
         inIndirect = true;
         index = 0;
         walkedInTable = 0;
         continue;
       }
-      const isWritable = (d.flags & VIRTQ_DESC_F_WRITE) !== 0;
-      if (!isWritable && seenWritable) chainError('ERR_VIRTQ_READABLE_AFTER_WRITABLE', 'device-readable descriptor after a device-writable one');
-      totalBytes += d.len;
-      if (totalBytes > this.maxChainBytes) chainError('ERR_VIRTQ_CHAIN_TOO_LARGE', `buffers exceed ${this.maxChainBytes} bytes`);
-      if (d.len > 0) {
-        if (!this.memory.isValidRange(d.addr, d.len)) chainError('ERR_VIRTQ_DESC_OUT_OF_RANGE', `buffer at 0x${d.addr.toString(16)}+${d.len} is outside guest RAM`);
-        (isWritable ? writable : readable).push({ addr: d.addr, len: d.len });
+      const isWritable = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      if (!isWritable && seenWritable) chainError(head, 'ERR_VIRTQ_READABLE_AFTER_WRITABLE', 'device-readable descriptor after a device-writable one');
+      totalBytes += len;
+      if (totalBytes > this.maxChainBytes) chainError(head, 'ERR_VIRTQ_CHAIN_TOO_LARGE', `buffers exceed ${this.maxChainBytes} bytes`);
+      if (len > 0) {
+        if (!this.memory.isValidRange(addr, len)) chainError(head, 'ERR_VIRTQ_DESC_OUT_OF_RANGE', `buffer at 0x${addr.toString(16)}+${len} is outside guest RAM`);
+        (isWritable ? writable : readable).push({ addr, len });
       }
       seenWritable ||= isWritable;
-      if (!(d.flags & VIRTQ_DESC_F_NEXT)) break;
-      if (d.next >= tableEntries) chainError('ERR_VIRTQ_NEXT_OUT_OF_RANGE', `next index ${d.next} is not below ${tableEntries}`);
-      index = d.next;
+      if (!(flags & VIRTQ_DESC_F_NEXT)) break;
+      const next = this.#dNext;
+      if (next >= tableEntries) chainError(head, 'ERR_VIRTQ_NEXT_OUT_OF_RANGE', `next index ${next} is not below ${tableEntries}`);
+      index = next;
     }
     return new DescriptorChain(this.memory, head, readable, writable, walked);
   }
 
-  /** Reads descriptor `index` of the table at `table`; the table range was checked. */
-  #readDescriptor(table: number, index: number, head: number): RawDescriptor {
-    const at = table + DESCRIPTOR_SIZE * index;
-    let lo: number; let hi: number; let len: number; let flags: number; let next: number;
-    try {
-      lo = this.memory.read32(at);
-      hi = this.memory.read32(at + 4);
-      len = this.memory.read32(at + 8);
-      flags = this.memory.read16(at + 12);
-      next = this.memory.read16(at + 14);
-    } catch {
-      // An unaligned indirect table can straddle two host mappings: copy it out.
-      const v = new DataView(this.memory.read(at, DESCRIPTOR_SIZE).buffer);
-      lo = v.getUint32(0, true);
-      hi = v.getUint32(4, true);
-      len = v.getUint32(8, true);
-      flags = v.getUint16(12, true);
-      next = v.getUint16(14, true);
+  /**
+   * Reads descriptor `index` of the queue's table (`table` = -1) or of the
+   * indirect table at guest address `table` (range already checked) into
+   * #dAddr/#dLen/#dFlags/#dNext.
+   */
+  #readDescriptor(table: number, index: number, head: number): void {
+    let lo: number; let hi: number;
+    if (table < 0) {
+      const at = DESCRIPTOR_SIZE * index;
+      const area = this.#descArea;
+      lo = area.u32(at);
+      hi = area.u32(at + 4);
+      this.#dLen = area.u32(at + 8);
+      this.#dFlags = area.u16(at + 12);
+      this.#dNext = area.u16(at + 14);
+    } else {
+      const at = table + DESCRIPTOR_SIZE * index;
+      try {
+        lo = this.memory.read32(at);
+        hi = this.memory.read32(at + 4);
+        this.#dLen = this.memory.read32(at + 8);
+        this.#dFlags = this.memory.read16(at + 12);
+        this.#dNext = this.memory.read16(at + 14);
+      } catch {
+        // An unaligned indirect table can straddle two host mappings: copy it out.
+        const v = new DataView(this.memory.read(at, DESCRIPTOR_SIZE).buffer);
+        lo = v.getUint32(0, true);
+        hi = v.getUint32(4, true);
+        this.#dLen = v.getUint32(8, true);
+        this.#dFlags = v.getUint16(12, true);
+        this.#dNext = v.getUint16(14, true);
+      }
     }
     if (hi >= 0x20_0000) {
       throw new VirtqueueError('ERR_VIRTQ_DESC_OUT_OF_RANGE', `chain ${head}: descriptor address 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is outside guest RAM`, { head });
     }
-    return { addr: hi * 0x1_0000_0000 + lo, len, flags, next };
+    this.#dAddr = hi * 0x1_0000_0000 + lo;
   }
+}
+
+/** Throws the per-chain error for chain `head` (the chain is consumed; the queue still works). */
+function chainError(head: number, code: VirtqueueErrorCode, why: string): never {
+  throw new VirtqueueError(code, `chain ${head}: ${why}`, { head });
 }
