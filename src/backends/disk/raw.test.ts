@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { TkvmError } from '../../util/errors.js';
+import { HostAddressMap } from '../host-address-map.js';
 import { type IoBuffers, ioBuffersOf } from '../io-buffers.js';
+import { IovecList } from '../iovec-list.js';
 import { RawDisk } from './raw.js';
 
 function tempImage(size: number, fill?: (bytes: Uint8Array) => void): string {
@@ -147,4 +149,44 @@ test('read-only disks refuse writes; host errors become results, not throws', ()
   const r = closed.readv(0, ioBuffersOf(new Uint8Array(1)));
   assert.equal(r.ok ? 'ok' : r.error.code, 'EBADF');
   cleanup(closed.path);
+});
+
+test('readIovecs/writeIovecs: one vectored call into guest RAM; range, read-only and closed-fd errors are results', () => {
+  const size = 64 * 1024;
+  const file = tempImage(size, (b) => b.forEach((_, i) => (b[i] = (i * 7) & 0xff)));
+  const disk = RawDisk.open(file);
+  const ro = RawDisk.open(file, { readOnly: true });
+  const memory = GuestMemory.allocate([{ guestBase: 0, size: 1 << 20 }]);
+  try {
+    const map = HostAddressMap.of(memory)!;
+    const iov = new IovecList();
+    // Three pieces with gaps between them in guest RAM: three iovecs.
+    const pieces: Array<[number, number]> = [[0x100, 1000], [0x2000, 24], [0x9001, 3072]];
+    for (const [addr, len] of pieces) assert.ok(map.append(iov, addr, len));
+    assert.equal(iov.count, 3);
+    assert.equal(disk.readIovecs(5000, iov).ok, true);
+    const image = fs.readFileSync(file);
+    let o = 5000;
+    for (const [addr, len] of pieces) {
+      assert.deepEqual(Buffer.from(memory.read(addr, len)), image.subarray(o, o + len));
+      o += len;
+    }
+    for (const [addr, len] of pieces) memory.fill(addr, len, 0xc3);
+    iov.clear();
+    for (const [addr, len] of pieces) map.append(iov, addr, len);
+    assert.equal(disk.writeIovecs(100, iov).ok, true);
+    assert.ok(fs.readFileSync(file).subarray(100, 100 + 4096).every((b) => b === 0xc3));
+
+    const code = (r: ReturnType<RawDisk['readv']>) => (r.ok ? 'ok' : r.error.code);
+    assert.equal(code(disk.readIovecs(size - 4095, iov)), 'ERANGE');
+    assert.equal(code(ro.writeIovecs(0, iov)), 'EROFS');
+    assert.equal(code(ro.readIovecs(0, iov)), 'ok');
+    ro.close();
+    assert.equal(code(ro.readIovecs(0, iov)), 'EBADF');
+  } finally {
+    memory.close();
+    ro.close();
+    disk.close();
+    cleanup(file);
+  }
 });
