@@ -44,3 +44,12 @@ test('a real-mode guest exits with port I/O, then HLT; immediate_exit interrupts
   mem.close();
   kvm.close();
 });
+
+test('a missing KVM device is a one-line error that says how to fix it', () => {
+  assert.throws(() => Kvm.open('/nonexistent/kvm'), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_KVM_MISSING');
+    assert.match(err.message, /modprobe kvm_intel or kvm_amd/);
+    assert.ok(!err.message.includes('\n'));
+    return true;
+  });
+});

@@ -19,6 +19,8 @@ export interface LegacyOptions {
   onExit: (status: number, reason: string, clean?: boolean) => void;
   /** Marker lines of the default guest's init on the serial console. */
   guestProtocol: GuestProtocolEvents;
+  /** Feed terminal input to the UART (default true); false when another console device will take it. */
+  serialInput?: boolean;
 }
 
 export interface LegacyDevices {
@@ -43,7 +45,7 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
   const tap = new GuestProtocolTap((b) => console.output(b), opts.guestProtocol);
   const serial = new Serial16550({ onOutput: (b) => tap.push(b), setIrqLevel: irqLine(vm, COM1_IRQ) });
-  console.attach(serial);
+  if (opts.serialInput ?? true) console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
 

@@ -96,3 +96,21 @@ test('list, pause/resume, debug and stop a running guest', async (t) => {
   const after = JSON.parse((await runTkvm(['list', '--json'], { env })).stdout) as Array<{ name: string }>;
   assert.equal(after.find((v) => v.name === name), undefined);
 });
+
+test('a graceful stop presses Ctrl-Alt-Del and, when the guest ignores it, stops it after the grace period with status 0', async (t) => {
+  if (!requireKvm(t, 'halt')) return;
+  const runtimeDir = mkdtempSync(path.join(tmpdir(), 'tkvm-lifecycle-'));
+  t.after(() => rmSync(runtimeDir, { recursive: true, force: true }));
+  const env = { ...process.env, XDG_RUNTIME_DIR: runtimeDir };
+  const name = `halt-${process.pid}`;
+  const vm = startVm(name, 'halt', '', env);
+  t.after(() => vm.child.kill('SIGKILL'));
+  await waitFor(() => vm.stdout.includes('halting'), 'the guest to halt');
+  const started = Date.now();
+  const stop = await runTkvm(['stop', name], { env });
+  assert.equal(stop.status, 0, stop.stderr);
+  assert.equal(await vm.exit, 0, vm.stderr);
+  const waited = Date.now() - started;
+  assert.ok(waited >= 9_000 && waited < 20_000, `stopped after ${waited} ms`);
+  assert.match(vm.stderr, /did not power off/);
+});

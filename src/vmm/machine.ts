@@ -149,6 +149,7 @@ export class Machine implements VmController {
     this.#legacy = attachLegacyDevices(this.devices, vm, {
       memBytes: cfg.memBytes,
       testDevices: cfg.testDevices ?? false,
+      serialInput: cfg.console !== 'virtio',
       onExit: (status, reason, clean) => this.shutdown(status, reason, clean),
       guestProtocol: {
         onInitStart: () => mark('guest-init'),
@@ -305,7 +306,10 @@ export class Machine implements VmController {
     }
     if (this.#paused) await this.resume();
     this.#legacy.i8042.pressCtrlAltDel();
-    const timer = setTimeout(() => this.shutdown(ExitStatus.POWEROFF, `guest did not power off within ${graceMs / 1000} s of tkvm stop; stopped it`), graceMs);
+    const timer = setTimeout(() => {
+      log.warn(`the guest did not power off within ${graceMs / 1000} s of tkvm stop: stopping it`);
+      this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop after the grace period');
+    }, graceMs);
     timer.unref();
   }
 

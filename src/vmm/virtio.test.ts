@@ -52,9 +52,37 @@ test('virtio-rng returns random bytes', async (t) => {
 
 test('virtio-console carries guest output to the terminal', async (t) => {
   if (!requireKvm(t, 'virtio-console')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio']);
+  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio', '--cmdline', 'no_input=1']);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /console ok/);
+  // Only the transmitq writes this whole line; the serial port says "virtio-console ok".
+  assert.match(r.stdout, /^console ok$/m);
+  assert.doesNotMatch(r.stdout, /waiting for input/);
+});
+
+test('virtio-console echoes a line typed after the guest asks for it (host to guest on the receiveq)', async (t) => {
+  if (!requireKvm(t, 'virtio-console')) return;
+  let typed = false;
+  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], {
+    keepStdinOpen: true,
+    onStdout: (stdoutSoFar, child) => {
+      if (typed || !stdoutSoFar.includes('virtio-console: waiting for input\n')) return;
+      typed = true;
+      child.stdin?.end('hello-from-host\n');
+    },
+  });
+  assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
+  assert.ok(typed, 'the guest never asked for input');
+  // The guest sends the line back only on the transmitq, after the prompt.
+  assert.match(r.stdout, /^console ok\nvirtio-console: waiting for input\necho: hello-from-host\n/m);
+  assert.match(r.stdout, /read a 15-byte line/);
+});
+
+test('virtio-console: input typed before the guest is ready waits for its receive buffers, first byte included', async (t) => {
+  if (!requireKvm(t, 'virtio-console')) return;
+  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], { input: 'early-bird\r\nnot read\n' });
+  assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^echo: early-bird$/m);
+  assert.doesNotMatch(r.stdout, /not read/);
 });
 
 test('a missing or unreadable disk is a one-line error before boot', async (t) => {
