@@ -9,21 +9,6 @@
 #define STUB_SIZE 16             /* start.S aligns each stub to 16 bytes */
 #define GATE_INTERRUPT_PRESENT 0x8E /* P=1, DPL=0, type 0xE (interrupt gate) */
 
-struct idt_gate {
-    uint16_t offset_low;
-    uint16_t selector;
-    uint8_t ist;
-    uint8_t type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_high;
-    uint32_t reserved;
-} __attribute__((packed));
-
-struct descriptor_pointer {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
 /* What start.S's stubs and the CPU leave on the stack. */
 struct exception_frame {
     uint64_t vector;

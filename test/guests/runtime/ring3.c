@@ -40,21 +40,6 @@ struct tss64 {
 
 _Static_assert(sizeof(struct tss64) == 104, "64-bit TSS is 104 bytes");
 
-struct descriptor_pointer {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
-struct idt_gate {
-    uint16_t offset_low;
-    uint16_t selector;
-    uint8_t ist;
-    uint8_t type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_high;
-    uint32_t reserved;
-} __attribute__((packed));
-
 /* What ring3_gp_entry saves below the CPU's #GP frame. */
 struct gp_frame {
     uint64_t rax, rcx, rdx, rsi, rdi, r8, r9, r10, r11;

@@ -210,4 +210,21 @@ void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 
+/* An x86-64 IDT gate descriptor (SDM vol. 3, 6.14.1). */
+struct idt_gate {
+    uint16_t offset_low;
+    uint16_t selector;
+    uint8_t ist;
+    uint8_t type_attr;
+    uint16_t offset_mid;
+    uint32_t offset_high;
+    uint32_t reserved;
+} __attribute__((packed));
+
+/* The operand of lgdt/lidt/sgdt/sidt (SDM vol. 3, 2.4). */
+struct descriptor_pointer {
+    uint16_t limit;
+    uint64_t base;
+} __attribute__((packed));
+
 #endif

@@ -54,21 +54,6 @@ __attribute__((interrupt)) static void virtio_irq_handler(struct interrupt_frame
     mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
 }
 
-struct idt_gate {
-    uint16_t offset_low;
-    uint16_t selector;
-    uint8_t ist;
-    uint8_t type_attr;
-    uint16_t offset_mid;
-    uint32_t offset_high;
-    uint32_t reserved;
-} __attribute__((packed));
-
-struct descriptor_pointer {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
 static struct idt_gate full_idt[256] __attribute__((aligned(16)));
 
 /* Copies the runtime's exception gates into a 256-entry IDT and adds the MSI-X vector. */

@@ -6,11 +6,6 @@
  */
 #include "runtime.h"
 
-struct descriptor_pointer {
-    uint16_t limit;
-    uint64_t base;
-} __attribute__((packed));
-
 int guest_main(struct boot_params *bp)
 {
     (void)bp;
