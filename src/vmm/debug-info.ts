@@ -5,7 +5,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import type { SegmentInfo, VcpuDebugInfo } from './controller.js';
 import { codeAtRip, formatBytes } from './fault-report.js';
 
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
+import { hex } from '../util/hex.js';
 
 function segmentInfo(s: Segment): SegmentInfo {
   return { selector: s.selector, base: hex(s.base), limit: s.limit, type: s.type, dpl: s.dpl, present: s.present === 1, long: s.l === 1, db: s.db === 1 };

@@ -5,7 +5,7 @@
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 
-const hex = (v: bigint | number, width = 0): string => `0x${v.toString(16).padStart(width, '0')}`;
+import { hex } from '../util/hex.js';
 
 /** Linear address of RIP: CS base is ignored in 64-bit mode (SDM vol. 3, 3.4.4). */
 export function ripLinear(vcpu: Vcpu): bigint {

@@ -151,7 +151,4 @@ export function alignDown(value: number, alignment: number): number {
   return Math.floor(value / alignment) * alignment;
 }
 
-/** `0x1f00` style, for messages. */
-export function hex(value: number | bigint): string {
-  return `0x${value.toString(16)}`;
-}
+export { hex } from '../../util/hex.js';
