@@ -163,12 +163,12 @@ export class Vcpu {
     return buf[0]!;
   }
 
-  /** Guest virtual to physical address, through the vCPU's current page tables. */
-  translate(linear: bigint): { physical: bigint; valid: boolean } {
+  /** Guest virtual to physical address, through the vCPU's current page tables (struct kvm_translation). */
+  translate(linear: bigint): { physical: bigint; valid: boolean; writeable: boolean } {
     const v = new DataView(new ArrayBuffer(24));
     v.setBigUint64(0, linear, true);
     sys.ioctlBuf(this.fd, ioc.KVM_TRANSLATE, v, 'KVM_TRANSLATE');
-    return { physical: v.getBigUint64(8, true), valid: v.getUint8(16) !== 0 };
+    return { physical: v.getBigUint64(8, true), valid: v.getUint8(16) !== 0, writeable: v.getUint8(17) !== 0 };
   }
 
   /** Unmaps kvm_run in this thread; closeFd also closes the vCPU fd. */

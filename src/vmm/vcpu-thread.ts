@@ -15,7 +15,7 @@ import { AccessKind, MailboxClient } from './mailbox.js';
 import { VcpuCommand, VcpuControl, VcpuRunState, EXIT_COUNTERS } from './vcpu-control.js';
 import { describeVcpuState } from './fault-report.js';
 import { ExitStatus } from './config.js';
-import { hostCompat, formatUnknownInstruction, type HostCompat, type HostMode } from './compat/index.js';
+import { hostCompat, formatUnknownInstruction, effectiveAddress, carryOutMxcsr, type HostCompat, type HostMode } from './compat/index.js';
 
 /** Everything a vCPU thread needs, all of it transferable between threads. */
 export interface VcpuThreadInit {
@@ -167,6 +167,39 @@ class VcpuLoop {
         this.#vcpu.setRegs(regs);
         this.#vcpu.injectException(action.vector);
         break;
+      case 'mxcsr': {
+        const nextRip = BigInt.asUintN(64, regs.rip + BigInt(action.ripDelta));
+        const linear = effectiveAddress(action.address, regs, nextRip, { fs: sregs.fs.base, gs: sregs.gs.base });
+        const outcome = carryOutMxcsr(action.op, linear, {
+          translate: (address) => {
+            try {
+              const t = this.#vcpu.translate(address);
+              // A store needs a writable mapping; refusing it stops the VM rather than writing through a read-only page.
+              return t.valid && (action.op === 'load' || t.writeable) ? t.physical : null;
+            } catch {
+              return null;
+            }
+          },
+          memory: this.#mem,
+          readMxcsr: () => this.#vcpu.getFpu().mxcsr,
+          writeMxcsr: (value) => {
+            const fpu = this.#vcpu.getFpu();
+            fpu.mxcsr = value;
+            this.#vcpu.setFpu(fpu);
+          },
+        });
+        if (outcome.kind === 'unknown') {
+          this.#end(ExitStatus.INTERNAL_ERROR, formatUnknownInstruction(this.#init.id, regs.rip, bytes, outcome.hint));
+          return false;
+        }
+        // A fault (#GP for reserved MXCSR bits) leaves RIP at the instruction.
+        if (outcome.kind === 'inject-exception') this.#vcpu.injectException(outcome.vector, outcome.errorCode);
+        else {
+          regs.rip = nextRip;
+          this.#vcpu.setRegs(regs);
+        }
+        break;
+      }
       case 'unknown':
         this.#end(ExitStatus.INTERNAL_ERROR, formatUnknownInstruction(this.#init.id, regs.rip, bytes, action.hint));
         return false;

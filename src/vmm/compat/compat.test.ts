@@ -2,9 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UsageError } from '../../util/errors.js';
+import { emptyRegs } from '../../kvm/structs.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
 import {
-  BREAKPOINT_VECTOR, compatKernelParamReasons, compatKernelParams, detectHostMode, formatUnknownInstruction, handleEmulationFailure,
-  hostCompat, parseHostModeSetting, PVM_MODULE_PATH, RFLAGS_AC, type CompatAction,
+  BREAKPOINT_VECTOR, carryOutMxcsr, compatKernelParamReasons, compatKernelParams, detectHostMode, effectiveAddress, formatUnknownInstruction,
+  GENERAL_PROTECTION_VECTOR, handleEmulationFailure, hostCompat, parseHostModeSetting, PVM_MODULE_PATH, RFLAGS_AC, type CompatAction,
+  type EffectiveAddress, type MxcsrEnvironment,
 } from './index.js';
 
 const state = { rip: 0xffffffff81000000n, rflags: 0x2n };
@@ -151,6 +154,12 @@ test('property: any bytes yield a well-formed action and never throw', () => {
           assert.ok(action.vector >= 0 && action.vector < 32);
           assert.ok(action.ripDelta >= 0 && action.ripDelta <= Math.min(15, bytes.length));
           break;
+        case 'mxcsr':
+          assert.ok(longMode);
+          assert.ok(action.ripDelta >= 3 && action.ripDelta <= Math.min(15, bytes.length), 'never skips bytes KVM did not report');
+          assert.ok([1, 2, 4, 8].includes(action.address.scale));
+          assert.ok(!(action.address.ripRelative && (action.address.base !== null || action.address.index !== null)));
+          break;
         case 'unknown':
           assert.ok(action.hint.length > 0);
           assert.doesNotMatch(formatUnknownInstruction(0, rip, bytes, action.hint), /\n/);
@@ -171,5 +180,165 @@ test('property: the handled instructions are recognised whatever bytes follow th
       assert.equal(action.kind, kind);
       assert.equal('ripDelta' in action ? action.ripDelta : -1, delta);
     }),
+  );
+});
+
+/** An operand with no base, index or segment and no displacement; tests spread what differs over it. */
+const ea = (parts: Partial<EffectiveAddress>): EffectiveAddress => ({ base: null, index: null, scale: 1, displacement: 0n, ripRelative: false, segment: null, ...parts });
+function mxcsrAction(action: CompatAction): Extract<CompatAction, { kind: 'mxcsr' }> {
+  assert.equal(action.kind, 'mxcsr', JSON.stringify(action, (_, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  return action as Extract<CompatAction, { kind: 'mxcsr' }>;
+}
+
+test('ldmxcsr 4(%rsp): the recorded Debian 6.1 failure is a 5-byte load', () => {
+  assert.deepEqual(handle(0x0f, 0xae, 0x54, 0x24, 0x04, 0x83, 0xe3, 0x01, 0x75, 0x35, 0x48, 0x8b, 0x44, 0x24, 0x08), {
+    kind: 'mxcsr', op: 'load', address: ea({ base: 'rsp', displacement: 4n }), ripDelta: 5, mnemonic: 'ldmxcsr',
+  });
+});
+
+test('ldmxcsr/stmxcsr memory operands: SIB, RIP-relative, REX.B/REX.X, disp8/disp32, segment overrides', () => {
+  const cases: Array<[number[], 'load' | 'store', EffectiveAddress, number]> = [
+    [[0x0f, 0xae, 0x5c, 0x24, 0x08], 'store', ea({ base: 'rsp', displacement: 8n }), 5],
+    [[0x0f, 0xae, 0x1d, 0x10, 0x00, 0x00, 0x00], 'store', ea({ ripRelative: true, displacement: 0x10n }), 7],
+    [[0x0f, 0xae, 0x15, 0xf0, 0xff, 0xff, 0xff], 'load', ea({ ripRelative: true, displacement: -16n }), 7],
+    [[0x41, 0x0f, 0xae, 0x53, 0x10], 'load', ea({ base: 'r11', displacement: 0x10n }), 5],
+    [[0x41, 0x0f, 0xae, 0x15, 0x00, 0x01, 0x00, 0x00], 'load', ea({ ripRelative: true, displacement: 0x100n }), 8], // REX.B does not matter for RIP-relative
+    [[0x41, 0x0f, 0xae, 0x55, 0x00], 'load', ea({ base: 'r13' }), 5], // r13 needs a disp8 like rbp
+    [[0x0f, 0xae, 0x10], 'load', ea({ base: 'rax' }), 3],
+    [[0x48, 0x0f, 0xae, 0x18], 'store', ea({ base: 'rax' }), 4], // REX.W is ignored
+    [[0x0f, 0xae, 0x90, 0x78, 0x56, 0x34, 0x12], 'load', ea({ base: 'rax', displacement: 0x12345678n }), 7],
+    [[0x0f, 0xae, 0x98, 0x00, 0x00, 0x00, 0x80], 'store', ea({ base: 'rax', displacement: -0x80000000n }), 7],
+    [[0x42, 0x0f, 0xae, 0x14, 0xa0], 'load', ea({ base: 'rax', index: 'r12', scale: 4 }), 5], // index 100 + REX.X is r12
+    [[0x0f, 0xae, 0x14, 0xa0], 'load', ea({ base: 'rax' }), 4], // index 100 without REX.X: none
+    [[0x43, 0x0f, 0xae, 0x5c, 0xf9, 0xfc], 'store', ea({ base: 'r9', index: 'r15', scale: 8, displacement: -4n }), 6],
+    [[0x0f, 0xae, 0x14, 0x25, 0x00, 0x10, 0x00, 0x00], 'load', ea({ displacement: 0x1000n }), 8], // SIB base 101, mod 00: disp32 only
+    [[0x41, 0x0f, 0xae, 0x14, 0x25, 0x00, 0x10, 0x00, 0x00], 'load', ea({ displacement: 0x1000n }), 9], // ... also with REX.B
+    [[0x0f, 0xae, 0x54, 0x25, 0x08], 'load', ea({ base: 'rbp', displacement: 8n }), 5],
+    [[0x65, 0x0f, 0xae, 0x1c, 0x25, 0x40, 0x00, 0x00, 0x00], 'store', ea({ displacement: 0x40n, segment: 'gs' }), 9],
+    [[0x64, 0x0f, 0xae, 0x10], 'load', ea({ base: 'rax', segment: 'fs' }), 4],
+    [[0x64, 0x2e, 0x0f, 0xae, 0x10], 'load', ea({ base: 'rax' }), 5], // the last segment prefix wins; CS is ignored
+  ];
+  for (const [bytes, op, address, ripDelta] of cases) {
+    const label = bytes.map((b) => b.toString(16)).join(' ');
+    assert.deepEqual(withTrailing(...bytes), { kind: 'mxcsr', op, address, ripDelta, mnemonic: op === 'load' ? 'ldmxcsr' : 'stmxcsr' }, label);
+  }
+});
+
+test('0F AE /2 and /3 that are not ldmxcsr/stmxcsr m32, or not in 64-bit addressing, are not emulated', () => {
+  // mod = 11: register forms are other instructions (F3: wrfsbase/wrgsbase) or invalid.
+  assert.match(unknownHint(handle(0xf3, 0x48, 0x0f, 0xae, 0xd0)), /^wrfsbase: .*nofsgsbase/);
+  assert.match(unknownHint(handle(0xf3, 0x48, 0x0f, 0xae, 0xd8)), /^wrgsbase: .*nofsgsbase/);
+  assert.match(unknownHint(handle(0x0f, 0xae, 0xd0)), /no workaround/);
+  assert.match(unknownHint(handle(0x0f, 0xae, 0xd8)), /no workaround/);
+  // 32-bit addressing, mandatory prefixes, lock
+  assert.match(unknownHint(handle(0x67, 0x0f, 0xae, 0x54, 0x24, 0x04)), /^ldmxcsr: .*64-bit addressing/);
+  for (const prefix of [0x66, 0xf3, 0xf2, 0xf0]) assert.match(unknownHint(handle(prefix, 0x0f, 0xae, 0x10)), /^ldmxcsr: .*prefixes/, prefix.toString(16));
+  // Not 64-bit mode
+  assert.match(unknownHint(handleEmulationFailure(Uint8Array.of(0x0f, 0xae, 0x10), { ...state, longMode: false })), /^ldmxcsr: .*64-bit mode/);
+  // Bytes ending inside the SIB byte or the displacement
+  assert.match(unknownHint(handle(0x0f, 0xae, 0x54, 0x24)), /^ldmxcsr: .*mid-instruction/);
+  assert.match(unknownHint(handle(0x0f, 0xae, 0x54)), /^ldmxcsr: .*mid-instruction/);
+  assert.match(unknownHint(handle(0x0f, 0xae, 0x1d, 0x00, 0x00, 0x00)), /^stmxcsr: .*mid-instruction/);
+  // Neighbours in group 15 keep their hints.
+  assert.match(unknownHint(handle(0x0f, 0xae, 0x00)), /^fxsave: .*baseline/);
+  assert.match(unknownHint(handle(0x0f, 0xae, 0x2f)), /^xrstor: .*noxsave/);
+});
+
+test('effectiveAddress: base + index × scale + displacement (+ segment base, or next RIP), wrapped to 64 bits', () => {
+  const regs = { ...emptyRegs(), rsp: 0xffffc90000013e40n, rax: 0xfffffffffffffff0n, r12: 3n, r11: 0x1000n, rdi: 1n << 63n };
+  assert.equal(effectiveAddress(ea({ base: 'rsp', displacement: 4n }), regs, 0n), 0xffffc90000013e44n);
+  assert.equal(effectiveAddress(ea({ base: 'r11', index: 'r12', scale: 8, displacement: -8n }), regs, 0n), 0x1010n);
+  assert.equal(effectiveAddress(ea({ base: 'rax', displacement: 0x20n }), regs, 0n), 0x10n); // carries out of bit 63
+  assert.equal(effectiveAddress(ea({ base: 'r12', displacement: -4n }), regs, 0n), 0xffffffffffffffffn); // borrows
+  assert.equal(effectiveAddress(ea({ index: 'rdi', scale: 2 }), regs, 0n), 0n);
+  assert.equal(effectiveAddress(ea({ ripRelative: true, displacement: 0x10n }), regs, 0xffffffff81000007n), 0xffffffff81000017n);
+  assert.equal(effectiveAddress(ea({ ripRelative: true, displacement: -0x20n }), regs, 0x10n), 0xfffffffffffffff0n);
+  assert.equal(effectiveAddress(ea({ displacement: 0x40n, segment: 'gs' }), regs, 0n, { fs: 1n, gs: 0xffff888007a00000n }), 0xffff888007a00040n);
+  assert.equal(effectiveAddress(ea({ base: 'rax', segment: 'fs' }), regs, 0n, { fs: 0x20n, gs: 0n }), 0x10n);
+  assert.equal(effectiveAddress(ea({ base: 'rax' }), regs, 0n, { fs: 0x20n, gs: 0x30n }), 0xfffffffffffffff0n); // no override: no segment base
+});
+
+test('property: ldmxcsr/stmxcsr length is ModR/M + SIB + displacement, whatever follows', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 }), fc.constantFrom(2, 3), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.option(fc.integer({ min: 0x40, max: 0x4f })),
+      (mod, reg, rm, tail, rex) => {
+        const sibBase = tail[0]! & 7;
+        const sibLength = rm === 4 ? 1 : 0;
+        const dispLength = mod === 1 ? 1 : mod === 2 ? 4 : (rm === 5 || (rm === 4 && sibBase === 5)) ? 4 : 0;
+        const prefix = rex === null ? [] : [rex];
+        const action = mxcsrAction(handle(...prefix, 0x0f, 0xae, (mod << 6) | (reg << 3) | rm, ...tail));
+        assert.equal(action.ripDelta, prefix.length + 3 + sibLength + dispLength);
+        assert.equal(action.op, reg === 2 ? 'load' : 'store');
+        assert.equal(action.address.ripRelative, mod === 0 && rm === 5);
+      }),
+    { numRuns: 2000 },
+  );
+});
+
+/** Guest RAM at 0x10000-0x17fff; linear addresses map to physical by subtracting 0xffff800000000000, except one unmapped page. */
+function mxcsrEnvironment(initialMxcsr = 0x1f80) {
+  const memory = GuestMemory.fromBuffers([{ guestBase: 0x10000, size: 0x8000 }]);
+  const state = { mxcsr: initialMxcsr, translated: [] as bigint[] };
+  const env: MxcsrEnvironment = {
+    translate: (linear) => {
+      state.translated.push(linear);
+      if (linear >> 12n === 0xffff800000013n) return null;
+      return linear >= 0xffff800000000000n ? linear - 0xffff800000000000n : null;
+    },
+    memory,
+    readMxcsr: () => state.mxcsr,
+    writeMxcsr: (v) => { state.mxcsr = v; },
+  };
+  return { memory, state, env };
+}
+
+test('carryOutMxcsr: loads and stores 4 bytes, also across a page boundary', () => {
+  const { memory, state, env } = mxcsrEnvironment();
+  memory.write32(0x10004, 0x9fc0);
+  assert.deepEqual(carryOutMxcsr('load', 0xffff800000010004n, env), { kind: 'done' });
+  assert.equal(state.mxcsr, 0x9fc0);
+  assert.deepEqual(carryOutMxcsr('store', 0xffff800000011000n, env), { kind: 'done' });
+  assert.equal(memory.read32(0x11000), 0x9fc0);
+  // Straddling 0x11ffe: both pages are translated, two bytes land on each.
+  state.mxcsr = 0x1f80;
+  state.translated.length = 0;
+  assert.deepEqual(carryOutMxcsr('store', 0xffff800000011ffen, env), { kind: 'done' });
+  assert.deepEqual(state.translated, [0xffff800000011ffen, 0xffff800000012000n]);
+  assert.equal(memory.read32(0x11ffe), 0x1f80);
+  memory.write32(0x10ffd, 0xffbf);
+  assert.deepEqual(carryOutMxcsr('load', 0xffff800000010ffdn, env), { kind: 'done' });
+  assert.equal(state.mxcsr, 0xffbf);
+});
+
+test('carryOutMxcsr: reserved MXCSR bits raise #GP(0); unmapped or non-RAM addresses are refused untouched', () => {
+  const { memory, state, env } = mxcsrEnvironment();
+  memory.write32(0x10000, 0x10000);
+  assert.deepEqual(carryOutMxcsr('load', 0xffff800000010000n, env), { kind: 'inject-exception', vector: GENERAL_PROTECTION_VECTOR, errorCode: 0 });
+  assert.equal(GENERAL_PROTECTION_VECTOR, 13);
+  assert.equal(state.mxcsr, 0x1f80);
+  // Unmapped page, second page unmapped, outside RAM, RAM ending mid-operand, physical address past 2^53, linear wrap-around.
+  for (const linear of [0xffff800000013000n, 0xffff800000012ffen, 0x10000n, 0xffff800000020000n, 0xffff800000017ffen]) {
+    const before = memory.read(0x10000, 0x8000).slice();
+    const outcome = carryOutMxcsr('store', linear, env);
+    assert.equal(outcome.kind, 'unknown', linear.toString(16));
+    assert.match(outcome.kind === 'unknown' ? outcome.hint : '', /^stmxcsr: /);
+    assert.deepEqual(memory.read(0x10000, 0x8000), before, 'nothing written');
+  }
+  const huge = { ...env, translate: () => 1n << 60n };
+  assert.equal(carryOutMxcsr('load', 0x1000n, huge).kind, 'unknown');
+  const wrapping = { ...env, translate: (linear: bigint) => (linear === 0xfffffffffffffffen ? 0x10ffen : linear === 0n ? 0x11000n : null) };
+  state.mxcsr = 0x1234;
+  assert.deepEqual(carryOutMxcsr('store', 0xfffffffffffffffen, wrapping), { kind: 'done' });
+  assert.equal(memory.read32(0x10ffe), 0x1234);
+});
+
+test('property: carryOutMxcsr never throws and only touches guest RAM', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<'load' | 'store'>('load', 'store'), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (op, linear, physicalBase) => {
+      const { env } = mxcsrEnvironment(0x1f80);
+      const outcome = carryOutMxcsr(op, linear, { ...env, translate: (l) => BigInt.asUintN(64, physicalBase + (l & 0xfffn)) });
+      assert.ok(['done', 'unknown', 'inject-exception'].includes(outcome.kind));
+    }),
+    { numRuns: 2000 },
   );
 });

@@ -10,6 +10,7 @@
  * Vcpu.injectException).
  */
 import { decodeInstruction, MAX_INSTRUCTION_LENGTH, type DecodedInstruction } from './decode.js';
+import { decodeMemoryOperand, type EffectiveAddress } from './memory-operand.js';
 
 /** RFLAGS.AC, alignment check / SMAP access control (SDM vol. 1, 3.4.3.3). */
 export const RFLAGS_AC = 1n << 18n;
@@ -21,11 +22,16 @@ export const BREAKPOINT_VECTOR = 3;
  * - advance: RIP += ripDelta, RFLAGS |= rflagsSet, RFLAGS &= ~rflagsClear, then resume.
  * - inject-exception: RIP += ripDelta, then inject `vector` (a trap: the
  *   saved RIP is the one after the instruction), then resume.
+ * - mxcsr: compute the operand's linear address (effectiveAddress, with
+ *   nextRip = RIP + ripDelta), then load MXCSR from / store it to those 4
+ *   bytes (carryOutMxcsr), then RIP += ripDelta; a load of reserved bits
+ *   injects #GP(0) instead and leaves RIP alone (a fault).
  * - unknown: stop the VM and print formatUnknownInstruction(...).
  */
 export type CompatAction =
   | { kind: 'advance'; ripDelta: number; rflagsSet?: bigint; rflagsClear?: bigint; mnemonic: string }
   | { kind: 'inject-exception'; vector: number; ripDelta: number; mnemonic: string }
+  | { kind: 'mxcsr'; op: 'load' | 'store'; address: EffectiveAddress; ripDelta: number; mnemonic: 'ldmxcsr' | 'stmxcsr' }
   | { kind: 'unknown'; hint: string; mnemonic?: string };
 
 export interface VcpuStateForCompat {
@@ -188,6 +194,28 @@ function isExactly(insn: DecodedInstruction, map: DecodedInstruction['map'], opc
   return modrmByte === undefined || insn.modrm?.byte === modrmByte;
 }
 
+/** Segment overrides: the only prefixes ldmxcsr/stmxcsr are emulated with (66/F2/F3 would select other encodings, F0 is #UD, 67 is 32-bit addressing). */
+const SEGMENT_PREFIXES = new Set([0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65]);
+
+function mxcsrAction(bytes: Uint8Array, insn: DecodedInstruction, longMode: boolean): CompatAction {
+  const load = insn.modrm!.reg === 2;
+  const mnemonic = load ? 'ldmxcsr' : 'stmxcsr';
+  const unsupported = (why: string): CompatAction => ({ kind: 'unknown', mnemonic, hint: `${mnemonic}: ${why}; please report these bytes` });
+  if (!insn.legacyPrefixes.every((p) => SEGMENT_PREFIXES.has(p) || p === 0x67)) {
+    return unsupported('tkvm emulates it only without lock/66/F2/F3 prefixes');
+  }
+  const operand = decodeMemoryOperand(bytes, insn, longMode);
+  if (!operand.ok) {
+    switch (operand.problem) {
+      case 'truncated': return { kind: 'unknown', mnemonic, hint: `${mnemonic}: the instruction bytes end mid-instruction (KVM reported too few); look at the guest code at RIP` };
+      case 'address-size': return unsupported('tkvm emulates it only with 64-bit addressing (no 67 prefix)');
+      case 'not-long-mode': return unsupported('tkvm emulates it only in 64-bit mode');
+      case 'register-operand': return unsupported('not a memory operand');
+    }
+  }
+  return { kind: 'mxcsr', op: load ? 'load' : 'store', address: operand.address, ripDelta: operand.end, mnemonic };
+}
+
 /** Decides what to do about the instruction KVM could not emulate. Never throws. */
 export function handleEmulationFailure(bytes: Uint8Array, state: VcpuStateForCompat): CompatAction {
   const decoded = decodeInstruction(bytes, state.longMode ?? true);
@@ -211,6 +239,10 @@ export function handleEmulationFailure(bytes: Uint8Array, state: VcpuStateForCom
   // x87 arithmetic that could leave one) it does nothing. 66 and F3 prefixes do not change it.
   if (insn.map === 'legacy' && insn.opcode === 0x9b && insn.rex === null && insn.legacyPrefixes.every((p) => p === 0x66 || p === 0xf3)) {
     return { kind: 'advance', ripDelta: insn.opcodeEnd, mnemonic: 'fwait' };
+  }
+  // ldmxcsr m32 / stmxcsr m32 (NP 0F AE /2, /3 with a memory operand).
+  if (insn.map === '0f' && insn.opcode === 0xae && insn.modrm && insn.modrm.mod !== 3 && (insn.modrm.reg === 2 || insn.modrm.reg === 3)) {
+    return mxcsrAction(bytes, insn, state.longMode ?? true);
   }
   const known = knownInstruction(insn);
   if (known) return { kind: 'unknown', mnemonic: known.mnemonic, hint: `${known.mnemonic}: ${known.hint}` };

@@ -10,6 +10,10 @@ export { detectHostMode, parseHostModeSetting, compatKernelParams, compatKernelP
 export type { HostFacts, HostMode, HostModeSetting } from './host-mode.js';
 export { handleEmulationFailure, formatUnknownInstruction, formatInstructionBytes, RFLAGS_AC, BREAKPOINT_VECTOR } from './emulation.js';
 export type { CompatAction, VcpuStateForCompat } from './emulation.js';
+export { decodeMemoryOperand, effectiveAddress } from './memory-operand.js';
+export type { EffectiveAddress, SegmentBases } from './memory-operand.js';
+export { carryOutMxcsr, MXCSR_RESERVED_BITS, GENERAL_PROTECTION_VECTOR } from './mxcsr.js';
+export type { MxcsrEnvironment, MxcsrOutcome } from './mxcsr.js';
 
 export interface HostCompat {
   readonly mode: HostMode;
