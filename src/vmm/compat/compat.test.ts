@@ -33,7 +33,7 @@ test('host mode: auto probes for kvm_pvm, explicit settings win', () => {
 });
 
 test('kernel parameters: the PVM set with a reason each, nothing elsewhere', () => {
-  assert.deepEqual(compatKernelParams('pvm'), ['nopv', 'noxsave', 'nofsgsbase', 'clearcpuid=141,308,151,291,296,288', 'tkvm.pvm_syscall']);
+  assert.deepEqual(compatKernelParams('pvm'), ['nopv', 'noxsave', 'nofsgsbase', 'clearcpuid=141,308,151,291,296,288,137', 'tkvm.pvm_syscall']);
   assert.deepEqual(compatKernelParams('none'), []);
   for (const r of compatKernelParamReasons('pvm')) assert.ok(r.why.length > 10, r.param);
   assert.deepEqual(hostCompat('pvm').kernelParams({}), compatKernelParams('pvm'));

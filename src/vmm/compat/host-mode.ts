@@ -55,7 +55,10 @@ const PVM_KERNEL_PARAMS: ReadonlyArray<{ param: string; why: string }> = [
   // 151 POPCNT, 291 BMI1, 296 BMI2: instructions the compiler emits when the kernel patches in
   //     feature-specific code paths (alternatives), none of which the emulator knows.
   // 288 FSGSBASE: the CPUID bit behind nofsgsbase, cleared as well so nothing re-enables it.
-  { param: 'clearcpuid=141,308,151,291,296,288', why: 'hide CX16, SMAP, POPCNT, BMI1, BMI2 and FSGSBASE' },
+  // 137 SSSE3: Debian's cloud kernel runs SSE code during boot once SSSE3 is there (seen:
+  //     `movd %ecx,%xmm15`, 66 44 0f 6e f9, after "clocksource: Switched to clocksource tsc"),
+  //     which the emulator cannot execute; without SSSE3 it keeps to the generic C code.
+  { param: 'clearcpuid=141,308,151,291,296,288,137', why: 'hide CX16, SMAP, POPCNT, BMI1, BMI2, FSGSBASE and SSSE3' },
   // The default guest kernel's fix-up (guest/kernel/patches/0001-x86-pvm-syscall-fixup.patch):
   //     completes user-space SYSCALLs that fault at entry_SYSCALL_64; other kernels ignore it.
   { param: 'tkvm.pvm_syscall', why: 'turns on the default guest kernel\'s fix-up that completes user-space system calls faulting at LSTAR (other kernels ignore it)' },
