@@ -113,4 +113,20 @@ uint32_t virtio_irq_count(void);
 /* Waits (bounded) until more than `seen` interrupts arrived; returns the count. */
 uint32_t virtio_wait_irq(uint32_t seen);
 
+/* struct virtio_pci_common_cfg offsets (virtio 1.2 §4.1.4.3). */
+#define CFG_DEVICE_FEATURE_SELECT 0x00
+#define CFG_DEVICE_FEATURE 0x04
+#define CFG_DRIVER_FEATURE_SELECT 0x08
+#define CFG_DRIVER_FEATURE 0x0c
+#define CFG_CONFIG_MSIX_VECTOR 0x10
+#define CFG_DEVICE_STATUS 0x14
+#define CFG_QUEUE_SELECT 0x16
+#define CFG_QUEUE_SIZE 0x18
+#define CFG_QUEUE_MSIX_VECTOR 0x1a
+#define CFG_QUEUE_ENABLE 0x1c
+#define CFG_QUEUE_NOTIFY_OFF 0x1e
+#define CFG_QUEUE_DESC 0x20
+#define CFG_QUEUE_DRIVER 0x28
+#define CFG_QUEUE_DEVICE 0x30
+
 #endif

@@ -51,15 +51,6 @@
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
 
-/* struct virtio_pci_common_cfg offsets (virtio 1.2 §4.1.4.3). */
-#define CFG_QUEUE_SELECT 0x16
-#define CFG_QUEUE_SIZE 0x18
-#define CFG_QUEUE_MSIX_VECTOR 0x1a
-#define CFG_QUEUE_ENABLE 0x1c
-#define CFG_QUEUE_NOTIFY_OFF 0x1e
-#define CFG_QUEUE_DESC 0x20
-#define CFG_QUEUE_DRIVER 0x28
-#define CFG_QUEUE_DEVICE 0x30
 
 #define barrier() __asm__ volatile("" ::: "memory")
 
