@@ -84,15 +84,9 @@ export function ioctlBuf(fd: number, request: number, buf: ArrayBufferView, name
 }
 
 /**
- * ioctl returning the raw result, errno in `errno` on failure; for hot paths
- * such as KVM_RUN where EINTR/EAGAIN are ordinary outcomes, not exceptions.
+ * ioctl returning the raw result, errno readable via lastErrno(); for hot
+ * paths such as KVM_RUN where EINTR/EAGAIN are ordinary outcomes, not exceptions.
  */
-export function ioctlRaw(fd: number, request: number, arg: number | bigint = 0): { ret: number; errno: number } {
-  const ret = c.ioctlInt(fd, request, arg) as number;
-  return { ret, errno: ret < 0 ? koffi.errno() : 0 };
-}
-
-/** Same as ioctlRaw, but returns only the result and leaves errno readable via lastErrno(). */
 export function ioctlFast(fd: number, request: number, arg: number): number {
   return c.ioctlInt(fd, request, arg) as number;
 }

@@ -16,7 +16,6 @@ import { DeviceManager } from './device-manager.js';
 import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import { EXIT_COUNTERS, VcpuRunState } from './vcpu-control.js';
 import type { VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { ramRegions } from '../arch/x86/layout.js';
@@ -87,6 +86,8 @@ export class Machine implements VmController {
       mark('prepared');
       this.#build();
       await this.#attachVirtio();
+      // Operator log lines share the terminal with a raw-mode console: they need CR LF.
+      log.setRawTerminal(this.#legacy?.console.rawMode ?? false);
       mark('built');
     } catch (err) {
       await this.#teardown();
@@ -256,6 +257,7 @@ export class Machine implements VmController {
     await this.#pci?.close();
     this.#pci = undefined;
     this.#legacy?.close();
+    log.setRawTerminal(false);
     removeKickHandler();
     for (const v of this.#vcpus) v.close();
     this.#vcpus = [];
@@ -278,7 +280,6 @@ export class Machine implements VmController {
     return firsts.length ? Math.min(...firsts) - performance.timeOrigin : null;
   }
 
-  static readonly exitCounterNames = EXIT_COUNTERS;
 
   // --- VmController: what the control socket may ask of a running VM ---
 
@@ -354,11 +355,6 @@ export class Machine implements VmController {
     if (!/^[ -~]$/.test(key)) throw new TkvmError('ERR_BAD_SYSRQ', `SysRq key must be one printable character, not ${JSON.stringify(key)}`);
     this.#legacy?.serial.sendBreak();
     this.#legacy?.serial.enqueueInput(new TextEncoder().encode(key));
-  }
-
-  /** Whether every vCPU thread is parked (for tests and `tkvm list`). */
-  allParked(): boolean {
-    return this.#threads.every((t) => t.state === VcpuRunState.Paused || t.state === VcpuRunState.Stopped);
   }
 
   async #whilePaused<T>(fn: () => T): Promise<T> {
