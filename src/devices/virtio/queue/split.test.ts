@@ -7,7 +7,7 @@ import type { DescriptorChain } from './chain.js';
 import { VirtqueueError } from './errors.js';
 import { type MockBuffer, MockDriver } from './mock-driver.js';
 import { serviceQueue } from './service.js';
-import { SplitQueue, vringNeedEvent } from './split.js';
+import { fenceCount, SplitQueue, vringNeedEvent } from './split.js';
 
 const concat = (parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -252,5 +252,27 @@ test('rings, an indirect table and buffers that straddle a 1 GiB GuestMemory chu
     assert.equal(availEvent[0]! | (availEvent[1]! << 8), 2);
   } finally {
     memory.close();
+  }
+});
+
+test('a full fence separates each notification store from the load that decides (§2.7.7.2, §2.7.10)', () => {
+  for (const eventIdx of [false, true]) {
+    const driver = new MockDriver({ size: 8, eventIdx });
+    const queue = driver.createQueue();
+    // enableNotification: store avail_event / clear used.flags, fence, re-read avail.idx.
+    let before = fenceCount();
+    queue.enableNotification();
+    assert.equal(fenceCount() - before, 1, `enableNotification (eventIdx=${eventIdx})`);
+    // needsNotification: publish used.idx, fence, read used_event / avail.flags.
+    const chain = driver.addChain([{ len: 4, writable: true }]);
+    queue.popAvail();
+    queue.pushUsed(chain.head, 0);
+    before = fenceCount();
+    queue.needsNotification();
+    assert.equal(fenceCount() - before, 1, `needsNotification (eventIdx=${eventIdx})`);
+    // Nothing published: no decision and no fence.
+    before = fenceCount();
+    queue.needsNotification();
+    assert.equal(fenceCount() - before, 0);
   }
 });

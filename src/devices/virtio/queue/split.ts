@@ -10,12 +10,16 @@
  * a fault yields a VirtqueueError (never a crash or an endless loop).
  *
  * Memory ordering: the rings live in guest RAM mapped into this process and
- * are read with plain loads. JS code is not reordered across the calls into
- * the kernel that separate a guest's notification from our processing, and
- * x86 keeps loads and stores in order apart from store→load, so only the
- * full barriers marked "fence (smp_mb)" below would need a real instruction
- * on x86; the other "fence" comments mark where a weaker architecture would
- * need one too.
+ * are read with plain loads. x86 keeps loads and stores in order apart from
+ * store→load, so the two full barriers of the notification protocol are
+ * real instructions here (fullFence, a seq-cst Atomics operation, which V8
+ * compiles to a locked instruction, i.e. mfence semantics): after storing
+ * avail_event / used.flags and before re-reading avail.idx (§2.7.10), and
+ * after publishing used.idx and before reading used_event / avail.flags
+ * (§2.7.7.2). Without them a store can sit in the store buffer while the
+ * load runs ahead, and the guest and the device each decide the other needs
+ * no notification: a lost kick or interrupt, and hung I/O. The other
+ * "fence" comments mark where a weaker architecture would need one too.
  */
 import type { GuestMemory } from '../../../memory/guest-memory.js';
 import {
@@ -24,6 +28,24 @@ import {
 } from '../types.js';
 import { type ChainBuffer, DescriptorChain } from './chain.js';
 import { VirtqueueError, type VirtqueueErrorCode } from './errors.js';
+
+/** A word that only the full fence touches. */
+const FENCE_WORD = new Int32Array(new SharedArrayBuffer(4));
+let fencesIssued = 0;
+
+/**
+ * A full memory barrier (smp_mb): a sequentially consistent read-modify-write
+ * on shared memory, which orders every earlier store before every later load.
+ */
+export function fullFence(): void {
+  Atomics.add(FENCE_WORD, 0, 1);
+  fencesIssued++;
+}
+
+/** How many full fences this thread has issued (for tests). */
+export function fenceCount(): number {
+  return fencesIssued;
+}
 
 /** sizeof(struct virtq_desc) (§2.7.5). */
 export const DESCRIPTOR_SIZE = 16;
@@ -233,7 +255,8 @@ export class SplitQueue {
    */
   needsNotification(): boolean {
     if (this.#broken || this.#unsignalled === 0) return false;
-    // fence (smp_mb): the used.idx store must be visible before used_event / avail.flags are read.
+    // The used.idx store must be visible before used_event / avail.flags are read.
+    fullFence();
     const oldIdx = this.#signalledUsed;
     const wrapped = this.#unsignalled > 0xffff;
     this.#signalledUsed = this.#nextUsed;
@@ -255,7 +278,8 @@ export class SplitQueue {
     if (this.#broken) return false;
     if (this.eventIdx) this.#usedArea.setU16(4 + 8 * this.size, this.#nextAvail);
     else this.#usedArea.setU16(0, 0);
-    // fence (smp_mb): the store above must be visible before avail.idx is re-read.
+    // The store above must be visible before avail.idx is re-read.
+    fullFence();
     return this.#readAvailIdx() !== this.#nextAvail;
   }
 
