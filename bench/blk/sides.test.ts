@@ -84,7 +84,7 @@ test('guest writes land where they belong: a zeroed image read back tagged after
 
 test('an exception in ring 3 is reported by the runtime, not a triple fault', { skip: skipKvm }, async () => {
   const image = taggedImage('fault.img');
-  const run = await runWithTimedLines(process.execPath, [cli, 'run', '--kernel', guest, '--mem', '256M', '--disk', image, '--cmdline', 'mode=fault'], 120_000);
+  const run = await runWithTimedLines(process.execPath, [cli, 'run', '--debug-exit', '--kernel', guest, '--mem', '256M', '--disk', image, '--cmdline', 'mode=fault'], 120_000);
   const output = run.lines.map((l) => l.line).join('\n');
   assert.equal(run.status, 37, `${output}\n${run.stderr}`);
   assert.match(output, /blk-bench: hlt in ring 3\nFAIL: exception 13 \(error code 0x0\) at rip 0x2[0-9a-f]{5}, rsp 0xf[0-9a-f]{5}/);

@@ -60,7 +60,7 @@ function checkPasses(what: string, spec: RunSpec, passes: ReadonlyArray<{ pass: 
 export async function runTkvm(cliPath: string, guestPath: string, image: string, spec: RunSpec, timeoutMs: number): Promise<GuestPass[]> {
   const what = `tkvm ${spec.mode}`;
   const args = [
-    cliPath, 'run', '--kernel', guestPath, '--mem', GUEST_MEMORY, '--disk', image, '--cmdline', guestCmdline(spec),
+    cliPath, 'run', '--debug-exit', '--kernel', guestPath, '--mem', GUEST_MEMORY, '--disk', image, '--cmdline', guestCmdline(spec),
   ];
   let run: StreamedRun;
   try {

@@ -82,7 +82,7 @@ export function tkvmSide(cliPath: string, guestPath: string, timeoutMs: number):
     name: 'tkvm',
     async runGuest(count) {
       const args = [
-        cliPath, 'run',
+        cliPath, 'run', '--debug-exit',
         '--kernel', guestPath,
         '--mem', GUEST_MEMORY,
         '--cmdline', `count=${count}`,

@@ -11,6 +11,18 @@ export interface VmConfig {
   name?: string | undefined;
   /** Adds the echo devices the integration-test guests talk to. */
   testDevices?: boolean;
+  /**
+   * Adds the debug-exit port 0x501 (as QEMU's opt-in isa-debug-exit): a
+   * guest write of V ends tkvm with status (V << 1) | 1. Without it no
+   * guest can choose tkvm's exit status through a port.
+   */
+  debugExit?: boolean;
+  /**
+   * The guest is the default guest kit (its kernel and its init): only then
+   * do the init's console markers (TKVM_EXIT_STATUS=n) count. Any other
+   * guest's output passes through untouched and cannot set the exit status.
+   */
+  guestProtocol?: boolean;
   /** Prints a JSON timing/exit report on stderr at exit (used by bench/). */
   reportTiming?: boolean;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';

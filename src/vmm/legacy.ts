@@ -16,9 +16,11 @@ import { GuestProtocolTap, type GuestProtocolEvents } from './guest-protocol.js'
 export interface LegacyOptions {
   memBytes: number;
   testDevices: boolean;
+  /** Claim the debug-exit port (--debug-exit). */
+  debugExit: boolean;
   onExit: (status: number, reason: string, clean?: boolean) => void;
-  /** Marker lines of the default guest's init on the serial console. */
-  guestProtocol: GuestProtocolEvents;
+  /** Marker lines of the default guest's init, or null when the guest is not the kit's (its output passes untouched). */
+  guestProtocol: GuestProtocolEvents | null;
   /** Feed terminal input to the UART (default true); false when another console device will take it. */
   serialInput?: boolean;
 }
@@ -27,6 +29,8 @@ export interface LegacyDevices {
   serial: Serial16550;
   console: SerialConsole;
   i8042: I8042;
+  /** A new sink for one guest console's output (UART, virtio-console): the kit's protocol tap, then the terminal. */
+  guestOutput(): (byte: number) => void;
   /** Restores the terminal and flushes console output. */
   close(): void;
 }
@@ -43,8 +47,16 @@ function irqLine(vm: Vm, gsi: number): (level: boolean) => void {
 
 export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: LegacyOptions): LegacyDevices {
   const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
-  const tap = new GuestProtocolTap((b) => console.output(b), opts.guestProtocol);
-  const serial = new Serial16550({ onOutput: (b) => tap.push(b), setIrqLevel: irqLine(vm, COM1_IRQ) });
+  // Every console the guest writes to passes through one tap of its own (the kit's init may use ttyS0 or hvc0).
+  const taps: GuestProtocolTap[] = [];
+  const guestOutput = (): ((byte: number) => void) => {
+    const events = opts.guestProtocol;
+    if (!events) return (b) => console.output(b);
+    const tap = new GuestProtocolTap((b) => console.output(b), events);
+    taps.push(tap);
+    return (b) => tap.push(b);
+  };
+  const serial = new Serial16550({ onOutput: guestOutput(), setIrqLevel: irqLine(vm, COM1_IRQ) });
   if (opts.serialInput ?? true) console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
@@ -54,7 +66,9 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   devices.addPio(I8042_COMMAND, 1, 'i8042 command', i8042.commandPort);
 
   devices.addPio(RTC_BASE, 2, 'cmos rtc', new CmosRtc({ memBytes: opts.memBytes }));
-  devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`, true) }));
+  if (opts.debugExit) {
+    devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`, true) }));
+  }
 
   if (opts.testDevices) {
     devices.addPio(TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, 'test pio echo', new PioEchoDevice());
@@ -62,9 +76,9 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   }
 
   return {
-    serial, console, i8042,
+    serial, console, i8042, guestOutput,
     close: () => {
-      tap.flush();
+      for (const tap of taps) tap.flush();
       console.restore();
     },
   };

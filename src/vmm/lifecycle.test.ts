@@ -15,7 +15,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** A VM running in the background, with its own control directory. */
 function startVm(name: string, guest: string, cmdline: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [CLI, 'run', '--kernel', guestPath(guest), '--mem', '32M', '--name', name, '--cmdline', cmdline], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'run', '--debug-exit', '--kernel', guestPath(guest), '--mem', '32M', '--name', name, '--cmdline', cmdline], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const vm = { child, stdout: '', stderr: '', exit: new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))) };
   child.stdout.setEncoding('utf8').on('data', (d: string) => { vm.stdout += d; });
   child.stderr.setEncoding('utf8').on('data', (d: string) => { vm.stderr += d; });
@@ -54,7 +54,7 @@ test('list, pause/resume, debug and stop a running guest', async (t) => {
   assert.equal(entry.pid, vm.child.pid);
 
   // a second VM with the same name is refused, and the first keeps running
-  const dup = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--name', name], { env });
+  const dup = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M', '--name', name], { env });
   assert.equal(dup.status, 1);
   assert.match(dup.stderr, /already running/);
   assert.doesNotMatch(dup.stdout, /Hello/);

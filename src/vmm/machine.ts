@@ -150,12 +150,13 @@ export class Machine implements VmController {
     this.#legacy = attachLegacyDevices(this.devices, vm, {
       memBytes: cfg.memBytes,
       testDevices: cfg.testDevices ?? false,
+      debugExit: cfg.debugExit ?? false,
       serialInput: cfg.console !== 'virtio',
       onExit: (status, reason, clean) => this.shutdown(status, reason, clean),
-      guestProtocol: {
+      guestProtocol: cfg.guestProtocol ? {
         onInitStart: () => mark('guest-init'),
         onExitStatus: (status) => { this.#guestExitStatus = status; },
-      },
+      } : null,
     });
     this.devices.addPio(ACPI_SLEEP_CONTROL_PORT, 2, 'acpi sleep control', new AcpiSleepControl({
       onPowerOff: () => this.shutdown(ExitStatus.POWEROFF, 'guest powered off (ACPI S5)'),
@@ -178,8 +179,9 @@ export class Machine implements VmController {
     if (cfg.rng) await pci.add({ type: 'rng' }, mem, this.devices);
     if (cfg.console === 'virtio') {
       const legacy = this.#legacy!;
+      const output = legacy.guestOutput();
       const fn = await pci.add({ type: 'console' }, mem, this.devices, (bytes) => {
-        for (const b of bytes) legacy.console.output(b);
+        for (const b of bytes) output(b);
       });
       // The terminal now types into hvc0; the UART stays for early boot messages.
       const sink: ConsoleInputSink = {

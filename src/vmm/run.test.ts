@@ -15,37 +15,49 @@ function oneLine(s: string): boolean {
 
 test('hello guest prints its greeting and exits with the status it chose', async (t) => {
   if (!requireKvm(t, 'hello')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M']);
   assert.match(r.stdout, /Hello from tkvm test guest/);
   assert.equal(r.status, SUCCESS, r.stderr);
-  const custom = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--cmdline', 'exit=21']);
+  const custom = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M', '--cmdline', 'exit=21']);
   assert.equal(custom.status, (21 << 1) | 1, custom.stderr);
+});
+
+test('without --debug-exit no guest sets tkvm\'s exit status, through the port or a console line', async (t) => {
+  if (!requireKvm(t, 'hello')) return;
+  // exit=21 writes 21 to port 0x501; marker=5 prints the kit's TKVM_EXIT_STATUS=5 line. Neither may count:
+  // the guest then halts, and Ctrl-A x ends tkvm with status 0.
+  const r = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--cmdline', 'exit=21 marker=5'], {
+    keepStdinOpen: true,
+    onStdout: (out, child) => { if (/TKVM_EXIT_STATUS=5\r?\n/.test(out)) child.stdin?.end('\x01x'); },
+  });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /TKVM_EXIT_STATUS=5/, 'a non-kit guest\'s marker line passes through untouched');
 });
 
 test('hello guest runs with several vCPUs (APs wait for SIPI)', async (t) => {
   if (!requireKvm(t, 'hello')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--cpus', '2']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M', '--cpus', '2']);
   assert.match(r.stdout, /Hello from tkvm test guest/);
   assert.equal(r.status, SUCCESS, r.stderr);
 });
 
 test('port I/O reaches a device and reads back what was written', async (t) => {
   if (!requireKvm(t, 'pio-echo')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('pio-echo'), '--mem', '32M', '--test-devices']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('pio-echo'), '--mem', '32M', '--test-devices']);
   assert.match(r.stdout, /pio-echo ok/);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
 });
 
 test('MMIO reaches a device and reads back what was written', async (t) => {
   if (!requireKvm(t, 'mmio-echo')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('mmio-echo'), '--mem', '32M', '--test-devices']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('mmio-echo'), '--mem', '32M', '--test-devices']);
   assert.match(r.stdout, /mmio-echo ok/);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
 });
 
 test('without --test-devices the echo ports are unclaimed and read as all ones', async (t) => {
   if (!requireKvm(t, 'pio-echo')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('pio-echo'), '--mem', '32M']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('pio-echo'), '--mem', '32M']);
   assert.notEqual(r.status, SUCCESS);
   assert.match(r.stdout, /FAIL/);
 });
@@ -53,7 +65,7 @@ test('without --test-devices the echo ports are unclaimed and read as all ones',
 test('the guest sees the e820 map and the command line in boot_params', async (t) => {
   if (!requireKvm(t, 'bootparams')) return;
   const cmdline = 'console=ttyS0 tkvm.test=yes answer=42';
-  const r = await runTkvm(['run', '--kernel', guestPath('bootparams'), '--mem', '64M', '--cmdline', cmdline]);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('bootparams'), '--mem', '64M', '--cmdline', cmdline]);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, new RegExp(`cmdline: ${cmdline}`));
   const e820 = [...r.stdout.matchAll(/e820: (0x[0-9a-f]+) (0x[0-9a-f]+) (\d+)/gi)].map((m) => ({
@@ -70,7 +82,7 @@ test('the guest sees the e820 map and the command line in boot_params', async (t
 
 test('a triple fault stops the VM with status 4 and shows RIP and the code bytes', async (t) => {
   if (!requireKvm(t, 'triple-fault')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('triple-fault'), '--mem', '32M']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('triple-fault'), '--mem', '32M']);
   assert.match(r.stdout, /about to triple fault/);
   assert.equal(r.status, 4, r.stderr);
   assert.match(r.stderr, /triple fault/);
@@ -81,7 +93,7 @@ test('a triple fault stops the VM with status 4 and shows RIP and the code bytes
 test('SIGTERM stops a running guest cleanly with status 143', async (t) => {
   if (!requireKvm(t, 'halt')) return;
   let sent = false;
-  const r = await runTkvm(['run', '--kernel', guestPath('halt'), '--mem', '32M', '--cpus', '2'], {
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('halt'), '--mem', '32M', '--cpus', '2'], {
     onStdout: (out, child) => {
       if (!sent && out.includes('halting')) {
         sent = true;
@@ -96,7 +108,7 @@ test('SIGTERM stops a running guest cleanly with status 143', async (t) => {
 
 test('Ctrl-A x on the console quits with status 0', async (t) => {
   if (!requireKvm(t, 'halt')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('halt'), '--mem', '32M'], { input: '\x01x' });
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('halt'), '--mem', '32M'], { input: '\x01x' });
   assert.equal(r.status, 0, r.stderr);
 });
 
@@ -119,7 +131,7 @@ test('a file that is not a kernel is a one-line error naming the file', async (t
 
 test('--report-timing gives the start-up time and exit counters', async (t) => {
   if (!requireKvm(t, 'pio-loop')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('pio-loop'), '--mem', '32M', '--cmdline', 'count=1000', '--report-timing']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('pio-loop'), '--mem', '32M', '--cmdline', 'count=1000', '--report-timing']);
   assert.equal(r.status, SUCCESS, r.stderr);
   const line = r.stderr.split('\n').find((l) => l.startsWith('{"tkvmTiming"'));
   assert.ok(line, r.stderr);

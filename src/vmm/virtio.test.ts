@@ -22,7 +22,7 @@ function tempImage(t: { after: (fn: () => void) => void }, bytes = 1 << 20): str
 test('virtio-blk: the guest writes, flushes and reads back sectors with MSI-X; the data lands in the image', async (t) => {
   if (!requireKvm(t, 'virtio-blk')) return;
   const image = tempImage(t);
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-blk'), '--mem', '32M', '--disk', `${image},serial=tkvm-test-7`, '--cmdline', 'serial=tkvm-test-7 sector=5']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-blk'), '--mem', '32M', '--disk', `${image},serial=tkvm-test-7`, '--cmdline', 'serial=tkvm-test-7 sector=5']);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /virtio-blk serial: tkvm-test-7/);
   assert.match(r.stdout, /virtio-blk ok/);
@@ -37,7 +37,7 @@ test('virtio-blk: the guest writes, flushes and reads back sectors with MSI-X; t
 test('virtio-blk: a read-only disk refuses writes with IOERR and stays unchanged', async (t) => {
   if (!requireKvm(t, 'virtio-blk-ro')) return;
   const image = tempImage(t);
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-blk-ro'), '--mem', '32M', '--disk', `${image},ro`]);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-blk-ro'), '--mem', '32M', '--disk', `${image},ro`]);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /virtio-blk-ro ok/);
   assert.ok(readFileSync(image).every((b) => b === 0));
@@ -45,14 +45,14 @@ test('virtio-blk: a read-only disk refuses writes with IOERR and stays unchanged
 
 test('virtio-rng returns random bytes', async (t) => {
   if (!requireKvm(t, 'virtio-rng')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-rng'), '--mem', '32M', '--rng']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-rng'), '--mem', '32M', '--rng']);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /virtio-rng ok/);
 });
 
 test('virtio-console carries guest output to the terminal', async (t) => {
   if (!requireKvm(t, 'virtio-console')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio', '--cmdline', 'no_input=1']);
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio', '--cmdline', 'no_input=1']);
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   // Only the transmitq writes this whole line; the serial port says "virtio-console ok".
   assert.match(r.stdout, /^console ok$/m);
@@ -62,7 +62,7 @@ test('virtio-console carries guest output to the terminal', async (t) => {
 test('virtio-console echoes a line typed after the guest asks for it (host to guest on the receiveq)', async (t) => {
   if (!requireKvm(t, 'virtio-console')) return;
   let typed = false;
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], {
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], {
     keepStdinOpen: true,
     onStdout: (stdoutSoFar, child) => {
       if (typed || !stdoutSoFar.includes('virtio-console: waiting for input\n')) return;
@@ -79,7 +79,7 @@ test('virtio-console echoes a line typed after the guest asks for it (host to gu
 
 test('virtio-console: input typed before the guest is ready waits for its receive buffers, first byte included', async (t) => {
   if (!requireKvm(t, 'virtio-console')) return;
-  const r = await runTkvm(['run', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], { input: 'early-bird\r\nnot read\n' });
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('virtio-console'), '--mem', '32M', '--console', 'virtio'], { input: 'early-bird\r\nnot read\n' });
   assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^echo: early-bird$/m);
   assert.doesNotMatch(r.stdout, /not read/);
@@ -87,7 +87,7 @@ test('virtio-console: input typed before the guest is ready waits for its receiv
 
 test('a missing or unreadable disk is a one-line error before boot', async (t) => {
   if (!requireKvm(t, 'hello')) return;
-  const missing = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--disk', '/nonexistent/disk.img']);
+  const missing = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M', '--disk', '/nonexistent/disk.img']);
   assert.equal(missing.status, 1);
   assert.doesNotMatch(missing.stdout, /Hello/);
   assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
@@ -95,7 +95,7 @@ test('a missing or unreadable disk is a one-line error before boot', async (t) =
   if (process.getuid?.() === 0) return; // root reads anything: the permission case needs a normal user
   const image = tempImage(t);
   chmodSync(image, 0o000);
-  const unreadable = await runTkvm(['run', '--kernel', guestPath('hello'), '--mem', '32M', '--disk', image]);
+  const unreadable = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('hello'), '--mem', '32M', '--disk', image]);
   assert.equal(unreadable.status, 1);
   assert.match(unreadable.stderr, /disk\.img/);
 });

@@ -49,6 +49,7 @@ const RUN_FLAGS = {
   mem: { type: 'string' },
   name: { type: 'string' },
   'test-devices': { type: 'boolean' },
+  'debug-exit': { type: 'boolean' },
   'report-timing': { type: 'boolean' },
   'log-level': { type: 'string' },
 } as const;
@@ -81,6 +82,9 @@ Options:
   --name NAME          VM name for tkvm list/stop/...: letters, digits, '.',
                        '_' and '-', at most 64 (default: guest-PID)
   --test-devices       add the devices the integration-test guests use
+                       (implies --debug-exit)
+  --debug-exit         add the debug-exit port 0x501: a guest write of V ends
+                       tkvm with status (V << 1) | 1
   --report-timing      print a JSON timing and exit report on stderr at exit
   --log-level LEVEL    error, warn, info or debug (default: $TKVM_LOG, or warn)
   --compat MODE        host compatibility: auto (detect a PVM host), none or
@@ -108,6 +112,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     memBytes: flags.mem === undefined ? DEFAULT_MEM_BYTES : parseMem(flags.mem, usage),
     name: flags.name === undefined ? undefined : parseName(flags.name, usage),
     testDevices: flags['test-devices'] === true,
+    debugExit: flags['debug-exit'] === true || flags['test-devices'] === true,
     reportTiming: flags['report-timing'] === true,
     // Left unset when not given, so that the VMM's default ($TKVM_LOG) applies.
     logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
@@ -167,7 +172,8 @@ export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
   if (kernelPath !== undefined) return { ...base, kernelPath };
   const { ensureDefaultGuest } = await import('../../guest/default-guest.js');
   const guest = await ensureDefaultGuest();
-  return { ...base, kernelPath: guest.kernel, initrdPath: request.initrdPath ?? guest.initrd };
+  // The init's console protocol counts only for the kit (chosen by giving no --kernel).
+  return { ...base, kernelPath: guest.kernel, initrdPath: request.initrdPath ?? guest.initrd, guestProtocol: true };
 }
 
 type UsageErrorFactory = (problem: string) => UsageError;
