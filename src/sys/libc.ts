@@ -260,3 +260,51 @@ export const FALLOC_FL_ZERO_RANGE = 0x10;
 export function fallocate(fd: number, mode: number, offset: number, len: number): void {
   check(fallocateFn(fd, mode, offset, len) as number, 'fallocate');
 }
+
+// ---------------------------------------------------------------------------
+// Appended for the device runtime (src/devices/virtio/runtime/): a waiting
+// epoll_wait that runs off the calling thread, so that a device thread can
+// return to its event loop while it sleeps, and timerfds.
+// ---------------------------------------------------------------------------
+
+const timerfdCreateFn = libc.func('int timerfd_create(int clockid, int flags)');
+const timerfdSettimeFn = libc.func('int timerfd_settime(int fd, int flags, void *new_value, void *old_value)');
+
+const CLOCK_MONOTONIC = 1;
+const TFD_CLOEXEC = 0o2000000;
+const TFD_NONBLOCK = 0o4000;
+
+/**
+ * epoll_wait(2) run on libuv's thread pool: the promise settles on this
+ * thread's event loop with the number of events written into `buf` (0 when
+ * the wait was interrupted). `buf` must not be touched until it settles.
+ */
+export function epollWaitAsync(epfd: number, buf: Uint8Array, timeoutMs: number): Promise<number> {
+  const max = Math.floor(buf.length / EPOLL_EVENT_SIZE);
+  return new Promise((resolve, reject) => {
+    c.epollWait.async(epfd, buf, max, timeoutMs, (err: unknown, n: number) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      // errno belongs to the pool thread; the only expected failure is EINTR.
+      else resolve(n < 0 ? 0 : n);
+    });
+  });
+}
+
+/** A non-blocking CLOCK_MONOTONIC timerfd (timerfd_create(2)). */
+export function timerfdCreate(): number {
+  return check(timerfdCreateFn(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK) as number, 'timerfd_create');
+}
+
+/** Arms a timerfd: first expiry after `delayMs`, then every `intervalMs` (0: once); a delay of 0 disarms it. */
+export function timerfdSet(fd: number, delayMs: number, intervalMs = 0): void {
+  const spec = new BigInt64Array(4);
+  const ns = (ms: number): [bigint, bigint] => {
+    const total = BigInt(Math.max(0, Math.round(ms * 1e6)));
+    return [total / 1_000_000_000n, total % 1_000_000_000n];
+  };
+  [spec[0], spec[1]] = ns(intervalMs);
+  // A zero it_value disarms; a positive delay too small for nanoseconds still fires.
+  [spec[2], spec[3]] = ns(delayMs);
+  if (delayMs > 0 && spec[2] === 0n && spec[3] === 0n) spec[3] = 1n;
+  check(timerfdSettimeFn(fd, 0, spec, null) as number, 'timerfd_settime');
+}

@@ -180,8 +180,10 @@ export class Machine implements VmController {
     if (cfg.console === 'virtio') {
       const legacy = this.#legacy!;
       const output = legacy.guestOutput();
-      const fn = await pci.add({ type: 'console' }, mem, this.devices, (bytes) => {
+      // Flow control: the device's window is returned once stdout has taken the bytes.
+      const fn = await pci.add({ type: 'console' }, mem, this.devices, (bytes, sent) => {
         for (const b of bytes) output(b);
+        legacy.console.whenOutputDrained(sent);
       });
       // The terminal now types into hvc0; the UART stays for early boot messages.
       const sink: ConsoleInputSink = {

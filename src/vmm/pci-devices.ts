@@ -54,7 +54,7 @@ export class PciDevices {
    * Starts the device thread for `spec` and plugs a virtio-pci function for
    * it into the next slot, with BAR 0 assigned as firmware would.
    */
-  async add(spec: VirtioDeviceSpec, memory: GuestMemory, devices: DeviceManager, onOutput?: (bytes: Uint8Array) => void): Promise<VirtioFunction> {
+  async add(spec: VirtioDeviceSpec, memory: GuestMemory, devices: DeviceManager, onOutput?: (bytes: Uint8Array, sent: () => void) => void): Promise<VirtioFunction> {
     const slot = HOST_BRIDGE_SLOT + 1 + this.functions.length;
     const backend = await ThreadedVirtioBackend.start(spec, memory.shareable(), {
       logger: deviceLogger(spec.type),

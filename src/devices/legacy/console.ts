@@ -175,6 +175,30 @@ export class SerialConsole {
     this.pumpInput();
   }
 
+  /**
+   * Calls `callback` once the output written so far has left the stream's
+   * buffer (at once when it holds less than its high-water mark): the
+   * signal a flow-controlled device waits for before it takes more guest
+   * output.
+   */
+  whenOutputDrained(callback: () => void): void {
+    this.flush();
+    const out = this.#output as NodeJS.WritableStream & { writableNeedDrain?: boolean };
+    if (out.writableNeedDrain !== true) {
+      callback();
+      return;
+    }
+    // One listener for every waiter, however many pieces of output wait.
+    this.#drainWaiters.push(callback);
+    if (this.#drainWaiters.length === 1) {
+      out.once('drain', () => {
+        for (const waiter of this.#drainWaiters.splice(0)) waiter();
+      });
+    }
+  }
+
+  readonly #drainWaiters: Array<() => void> = [];
+
   /** Writes buffered guest output to the output stream now. */
   flush(): void {
     if (this.#flushScheduled) {

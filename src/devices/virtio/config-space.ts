@@ -3,14 +3,26 @@
  * a little-endian byte layout the driver reads through the transport.
  * Accesses outside the layout read as zero and writes there are ignored,
  * so a guest probing past the end cannot fault the VMM.
+ *
+ * The bytes live in a SharedArrayBuffer: a device thread and the vCPU side
+ * share the one copy (`ConfigSpace.over` on the other thread), so a read
+ * always sees the device's latest write, with no mirror to fall behind.
  */
 export class ConfigSpace {
+  readonly buffer: SharedArrayBuffer;
   readonly bytes: Uint8Array;
   readonly view: DataView;
 
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
+  constructor(size: number, buffer = new SharedArrayBuffer(size)) {
+    if (buffer.byteLength < size) throw new RangeError(`config space of ${size} bytes in a buffer of ${buffer.byteLength}`);
+    this.buffer = buffer;
+    this.bytes = new Uint8Array(buffer, 0, size);
+    this.view = new DataView(buffer, 0, size);
+  }
+
+  /** The same configuration space, seen from another thread. */
+  static over(buffer: SharedArrayBuffer, size: number): ConfigSpace {
+    return new ConfigSpace(size, buffer);
   }
 
   get size(): number {

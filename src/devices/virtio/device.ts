@@ -5,6 +5,7 @@
  * a SplitQueue for each queue the driver enables, and calls
  * `queueNotified` when that queue is notified.
  */
+import type { ConfigSpace } from './config-space.js';
 import type { SplitQueue } from './queue/split.js';
 
 export interface QueueProcessResult {
@@ -23,6 +24,8 @@ export interface VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   /** Feature bits offered to the driver. */
   readonly features: bigint;
+  /** The configuration space the transport may read directly, from any thread (absent: none). */
+  readonly configSpace?: ConfigSpace;
   /** Reads device-specific configuration space. */
   readConfig(offset: number, data: Uint8Array): void;
   /** Writes device-specific configuration space (most fields are read-only). */

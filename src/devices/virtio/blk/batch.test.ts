@@ -292,7 +292,8 @@ test('a request with more pieces than IOV_MAX ends the batch and is done on its 
   const disk = RawDisk.open(image.file);
   const calls: Call[] = [];
   const logs: string[] = [];
-  const blk = new VirtioBlk({ backend: spy(disk, calls), logger: { warn: (m) => logs.push(m) } });
+  // A queue of 2048 offers seg_max 2046, so the 1088-segment request is within the device's limits.
+  const blk = new VirtioBlk({ backend: spy(disk, calls), logger: { warn: (m) => logs.push(m) }, queueSize: 2048 });
   const driver = new MockDriver({ size: 2048, indirectDesc: true, dataBytes: 1 << 20, hostMapped: true });
   try {
     blk.activate(blk.features, [driver.createQueue()]);
@@ -398,6 +399,37 @@ test('data buffers across a 1 GiB GuestMemory chunk boundary are merged like any
     blk.queueNotified(0);
     assert.deepEqual(calls.map((c) => [c.kind, c.bytes]), [['readIovecs', 4096]]);
     check(driver, submitted, image.model);
+  } finally {
+    driver.close();
+    disk.close();
+    image.cleanup();
+  }
+});
+
+test('the device enforces the seg_max and size_max it offers (§5.2.4), merged or not', () => {
+  const image = tempImage();
+  const disk = RawDisk.open(image.file);
+  const logs: string[] = [];
+  const blk = new VirtioBlk({ backend: disk, logger: { warn: (m) => logs.push(m) }, queueSize: 16 });
+  // A ring larger than the device offers (the transport would refuse it): the device's own check must still hold.
+  const driver = new MockDriver({ size: 32, indirectDesc: true, dataBytes: 8 << 20, hostMapped: true });
+  try {
+    const { segMax, sizeMax } = blk.limits;
+    assert.equal(segMax, 14);
+    blk.activate(blk.features, [driver.createQueue()]);
+    const statusOf = (s: Submitted): number => {
+      const status = s.placed[s.placed.length - 1]!;
+      return driver.read(status.addr, 1)[0]!;
+    };
+    const ok = submit(driver, { type: T.IN, sector: 0, inLens: new Array(segMax).fill(512), indirect: true });
+    const tooMany = submit(driver, { type: T.IN, sector: 0, inLens: new Array(segMax + 1).fill(512), indirect: true });
+    const tooBig = submit(driver, { type: T.OUT, sector: 0, out: [new Uint8Array(sizeMax + 512)] });
+    blk.queueNotified(0);
+    assert.equal(driver.takeUsed().length, 3);
+    assert.equal(statusOf(ok), BlkStatus.OK);
+    assert.equal(statusOf(tooMany), BlkStatus.IOERR);
+    assert.equal(statusOf(tooBig), BlkStatus.IOERR);
+    assert.ok(logs.some((l) => /seg_max/.test(l)) && logs.some((l) => /size_max/.test(l)), logs.join('\n'));
   } finally {
     driver.close();
     disk.close();

@@ -14,7 +14,7 @@ import type { SplitQueue } from '../queue/split.js';
 import { featureMask, hasFeature, MAX_QUEUE_SIZE, VirtioDeviceId, VirtioFeature } from '../types.js';
 import { BLK_ID_BYTES, BlkFeature, type BlkLimits, encodeBlkConfig, SECTOR_SIZE } from './config.js';
 import { BlkBatch } from './batch.js';
-import { type BlkCounters, type BlkRequestContext, emptyBlkCounters, executeBlkRequest } from './request.js';
+import { type BlkCounters, type BlkRequestContext, emptyBlkCounters, executeBlkRequest, segmentLimitViolation } from './request.js';
 
 export interface VirtioBlkOptions {
   backend: DiskBackend;
@@ -44,7 +44,7 @@ export class VirtioBlk implements VirtioDevice {
   readonly features: bigint;
   readonly counters: BlkCounters = emptyBlkCounters();
   readonly limits: BlkLimits;
-  readonly #config: ConfigSpace;
+  readonly configSpace: ConfigSpace;
   readonly #context: BlkRequestContext;
   readonly #logger: DeviceLogger;
   readonly #maxBatchBytes: number | undefined;
@@ -84,7 +84,7 @@ export class VirtioBlk implements VirtioDevice {
       maxWriteZeroesSeg: MAX_DISCARD_SEG,
       writeZeroesMayUnmap: !readOnly,
     };
-    this.#config = encodeBlkConfig(this.limits);
+    this.configSpace = encodeBlkConfig(this.limits);
     this.#logger = limitedLogger(options.logger ?? silentLogger);
     const maxBatchBytes = options.maxBatchBytes;
     if (maxBatchBytes !== undefined && (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 0)) throw new RangeError(`virtio-blk: bad batch size ${maxBatchBytes}`);
@@ -101,6 +101,8 @@ export class VirtioBlk implements VirtioDevice {
       maxWriteZeroesSectors: this.limits.maxWriteZeroesSectors,
       maxWriteZeroesSeg: this.limits.maxWriteZeroesSeg,
       writeZeroesMayUnmap: this.limits.writeZeroesMayUnmap,
+      sizeMax: this.limits.sizeMax,
+      segMax: this.limits.segMax,
       writeThrough: false,
       counters: this.counters,
       logger: this.#logger,
@@ -108,7 +110,8 @@ export class VirtioBlk implements VirtioDevice {
     this.#handle = (chain) => {
       const batch = this.#batch;
       if (batch !== null) {
-        if (batch.offer(chain)) return DEFERRED;
+        // A chain over size_max / seg_max takes the per-request path, which fails it.
+        if (segmentLimitViolation(chain, this.#context) === null && batch.offer(chain)) return DEFERRED;
         batch.flush();
       }
       return executeBlkRequest(chain, this.#context);
@@ -126,7 +129,7 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   readConfig(offset: number, data: Uint8Array): void {
-    this.#config.read(offset, data);
+    this.configSpace.read(offset, data);
   }
 
   /** Every offered field is read-only (CONFIG_WCE is not offered): writes are ignored. */

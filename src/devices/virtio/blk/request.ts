@@ -44,6 +44,9 @@ export interface BlkRequestContext {
   maxWriteZeroesSectors: number;
   maxWriteZeroesSeg: number;
   writeZeroesMayUnmap: boolean;
+  /** size_max and seg_max as offered (§5.2.4): larger segments or more of them fail with IOERR. */
+  sizeMax: number;
+  segMax: number;
   /** VIRTIO_BLK_F_FLUSH not negotiated: the device must write through (§5.2.6.2). */
   writeThrough: boolean;
   counters: BlkCounters;
@@ -51,6 +54,22 @@ export interface BlkRequestContext {
 }
 
 type Status = (typeof BlkStatus)[keyof typeof BlkStatus];
+
+/**
+ * Why a chain breaks the limits the device offered (§5.2.4 size_max,
+ * seg_max: a descriptor is a segment, the header and the status byte aside),
+ * or null when it keeps them.
+ */
+export function segmentLimitViolation(chain: DescriptorChain, ctx: BlkRequestContext): string | null {
+  const segments = chain.readable.length + chain.writable.length - 2;
+  if (segments > ctx.segMax) return `${segments} data segments, more than seg_max ${ctx.segMax}`;
+  for (const buffers of [chain.readable, chain.writable]) {
+    for (let i = 0; i < buffers.length; i++) {
+      if (buffers[i]!.len > ctx.sizeMax) return `a segment of ${buffers[i]!.len} bytes, more than size_max ${ctx.sizeMax}`;
+    }
+  }
+  return null;
+}
 
 /** Processes `chain` as a block request; returns the used length. */
 export function executeBlkRequest(chain: DescriptorChain, ctx: BlkRequestContext): number {
@@ -90,6 +109,8 @@ function perform(
     case BlkRequestType.OUT: {
       const isRead = type === BlkRequestType.IN;
       c.byType[isRead ? 'in' : 'out']++;
+      const violation = segmentLimitViolation(chain, ctx);
+      if (violation !== null) return fail(BlkStatus.IOERR, violation);
       const len = isRead ? writer.remaining - 1 : reader.remaining;
       const name = isRead ? 'read' : 'write';
       if (!isRead && ctx.readOnly) return fail(BlkStatus.IOERR, 'write to a read-only disk');

@@ -8,6 +8,7 @@ import { ConfigSpace } from '../config-space.js';
 import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';
 import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
 import type { DescriptorChain } from '../queue/chain.js';
+import type { DeviceRuntime, RuntimeAware } from '../runtime/device-runtime.js';
 import { serviceQueue } from '../queue/service.js';
 import type { SplitQueue } from '../queue/split.js';
 import { featureMask, hasFeature, VirtioDeviceId, VirtioFeature } from '../types.js';
@@ -29,6 +30,12 @@ export const TRANSMIT_QUEUE = 1;
 export interface VirtioConsoleOptions {
   /** Receives guest output; the bytes are a copy the callback may keep. */
   output: (bytes: Uint8Array) => void;
+  /**
+   * True while the receiver of output holds as much as it may (flow
+   * control): transmit buffers then stay in the ring, so the guest waits,
+   * until a wake-up (RuntimeAware.onWake) says the receiver has drained.
+   */
+  outputBlocked?: () => boolean;
   /** Console size; offering it sets VIRTIO_CONSOLE_F_SIZE. */
   size?: { cols: number; rows: number };
   /** Queue size offered for both queues (power of 2, default 256). */
@@ -43,13 +50,13 @@ export interface VirtioConsoleOptions {
 /** Guest output is handed over in pieces of at most this many bytes. */
 const OUTPUT_PIECE = 64 * 1024;
 
-export class VirtioConsole implements VirtioDevice {
+export class VirtioConsole implements VirtioDevice, RuntimeAware {
   readonly deviceId = VirtioDeviceId.CONSOLE;
   readonly queueMaxSizes: readonly number[];
   readonly features: bigint;
   readonly counters = { receivedBytes: 0, transmittedBytes: 0, droppedInputBytes: 0, droppedOutputBytes: 0, errors: 0 };
   readonly #options: VirtioConsoleOptions;
-  readonly #config = new ConfigSpace(CONSOLE_CONFIG_SIZE);
+  readonly configSpace = new ConfigSpace(CONSOLE_CONFIG_SIZE);
   readonly #logger: DeviceLogger;
   readonly #maxPending: number;
   #pending: Uint8Array[] = [];
@@ -57,6 +64,8 @@ export class VirtioConsole implements VirtioDevice {
   #pendingBytes = 0;
   #queues: ReadonlyArray<SplitQueue | null> = [];
   #negotiated = 0n;
+  #runtime: DeviceRuntime | null = null;
+  readonly #transmitting: () => boolean;
 
   constructor(options: VirtioConsoleOptions) {
     this.#options = options;
@@ -67,9 +76,20 @@ export class VirtioConsole implements VirtioDevice {
       ...(options.size ? [ConsoleFeature.SIZE] : []),
     );
     this.#maxPending = options.maxPendingInput ?? 64 * 1024;
+    const blocked = options.outputBlocked;
+    this.#transmitting = blocked ? () => !blocked() : () => true;
     this.#logger = limitedLogger(options.logger ?? silentLogger);
-    this.#config.view.setUint32(ConsoleConfigOffset.maxNrPorts, 1, true);
+    this.configSpace.view.setUint32(ConsoleConfigOffset.maxNrPorts, 1, true);
     if (options.size) this.#setSize(options.size.cols, options.size.rows);
+  }
+
+  attachRuntime(runtime: DeviceRuntime): void {
+    this.#runtime = runtime;
+  }
+
+  /** The receiver of output drained: serve the transmit buffers left waiting. */
+  onWake(): void {
+    this.#runtime?.kickQueue(TRANSMIT_QUEUE);
   }
 
   get pendingInputBytes(): number {
@@ -77,7 +97,7 @@ export class VirtioConsole implements VirtioDevice {
   }
 
   readConfig(offset: number, data: Uint8Array): void {
-    this.#config.read(offset, data);
+    this.configSpace.read(offset, data);
   }
 
   /** Only emerg_wr is writable: its low byte is emitted at once (§5.3.6.1, EMERG_WRITE). */
@@ -144,12 +164,14 @@ export class VirtioConsole implements VirtioDevice {
 
   /** Hands every available transmit buffer to the output callback. */
   processTransmitQueue(queue: SplitQueue): QueueProcessResult {
-    return processResult(serviceQueue(queue, (chain) => this.#transmit(chain), (error) => this.#error(error)));
+    return processResult(serviceQueue(queue, (chain) => this.#transmit(chain), (error) => this.#error(error), {
+      shouldContinue: this.#transmitting,
+    }));
   }
 
   #setSize(cols: number, rows: number): void {
-    this.#config.view.setUint16(ConsoleConfigOffset.cols, cols & 0xffff, true);
-    this.#config.view.setUint16(ConsoleConfigOffset.rows, rows & 0xffff, true);
+    this.configSpace.view.setUint16(ConsoleConfigOffset.cols, cols & 0xffff, true);
+    this.configSpace.view.setUint16(ConsoleConfigOffset.rows, rows & 0xffff, true);
   }
 
   #deliver(chain: DescriptorChain): number {

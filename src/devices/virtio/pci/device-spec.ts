@@ -6,6 +6,7 @@
 import { RawDisk } from '../../../backends/disk/raw.js';
 import { VirtioBlk } from '../blk/device.js';
 import { VirtioConsole } from '../console/device.js';
+import type { ConfigSpace } from '../config-space.js';
 import type { VirtioDevice } from '../device.js';
 import type { DeviceLogger } from '../log.js';
 import { VirtioRng } from '../rng/device.js';
@@ -17,6 +18,8 @@ export type VirtioDeviceSpec =
 
 export interface BuiltVirtioDevice {
   device: VirtioDevice;
+  /** Its configuration space, shared with the transport's thread; null for none. */
+  config: ConfigSpace | null;
   /** Set for console devices: host input and resizes go here. */
   console: VirtioConsole | null;
   /** Flat numeric counters for stats. */
@@ -28,6 +31,8 @@ export interface DeviceHooks {
   logger: DeviceLogger;
   /** Console output (guest → host). */
   output: (bytes: Uint8Array) => void;
+  /** True while output must wait (flow control, see VirtioConsoleOptions.outputBlocked). */
+  outputBlocked?: () => boolean;
 }
 
 /** A short name for logs and stats. */
@@ -47,7 +52,7 @@ export function buildVirtioDevice(spec: VirtioDeviceSpec, hooks: DeviceHooks): B
           ...(spec.queueSize !== undefined ? { queueSize: spec.queueSize } : {}),
         });
         return {
-          device: blk, console: null, close: () => disk.close(),
+          device: blk, config: blk.configSpace, console: null, close: () => disk.close(),
           counters: () => {
             const { byType, ...flat } = blk.counters;
             return { ...flat, ...Object.fromEntries(Object.entries(byType).map(([k, v]) => [`requests.${k}`, v])) };
@@ -60,15 +65,16 @@ export function buildVirtioDevice(spec: VirtioDeviceSpec, hooks: DeviceHooks): B
     }
     case 'rng': {
       const rng = new VirtioRng({ logger: hooks.logger, ...(spec.queueSize !== undefined ? { queueSize: spec.queueSize } : {}) });
-      return { device: rng, console: null, close: () => {}, counters: () => ({ ...rng.counters }) };
+      return { device: rng, config: null, console: null, close: () => {}, counters: () => ({ ...rng.counters }) };
     }
     case 'console': {
       const console = new VirtioConsole({
         output: hooks.output, logger: hooks.logger,
+        ...(hooks.outputBlocked ? { outputBlocked: hooks.outputBlocked } : {}),
         ...(spec.queueSize !== undefined ? { queueSize: spec.queueSize } : {}),
         ...(spec.size ? { size: spec.size } : {}),
       });
-      return { device: console, console, close: () => {}, counters: () => ({ ...console.counters }) };
+      return { device: console, config: console.configSpace, console, close: () => {}, counters: () => ({ ...console.counters }) };
     }
   }
 }

@@ -1,42 +1,66 @@
 /**
  * The body of a virtio device worker thread. It builds the device from its
- * spec, opens guest RAM from the shared mapping, and then blocks in
- * epoll_wait on the queues' notify eventfds (which KVM signals through
- * ioeventfds, without the vCPU leaving the kernel) plus a control eventfd.
- * A kick runs the device's queue service; completions raise the queue's
- * MSI-X vector by writing its irqfd (EVENT_IDX / NO_INTERRUPT suppression
- * is the queue's, see SplitQueue.needsNotification).
+ * spec, opens guest RAM from the shared mapping, and serves it on a
+ * DeviceEventLoop (../runtime/event-loop.ts): the queues' notify eventfds
+ * (which KVM signals through ioeventfds, without the vCPU leaving the
+ * kernel), a control eventfd, and whatever sources the device registers
+ * through its DeviceRuntime (fds, timers, wake-ups). Between rounds the
+ * thread returns to its Node event loop, so promise code works in devices.
+ *
+ * Completions raise the queue's MSI-X vector by writing its irqfd
+ * (EVENT_IDX / NO_INTERRUPT suppression is the queue's, see
+ * SplitQueue.needsNotification); a device may also complete chains later
+ * and out of order (DeviceRuntime.complete).
  *
  * Control messages arrive on a MessagePort that the loop drains
- * synchronously (receiveMessageOnPort) when the control eventfd fires;
- * requests the main thread waits for are acknowledged through a shared
- * sequence number (Atomics.notify). The thread never returns to its event
- * loop until it stops.
+ * (receiveMessageOnPort) when the control eventfd fires; requests the main
+ * thread waits for are acknowledged through a shared sequence number. A
+ * reset is acknowledged only once no tracked operation touches guest memory.
+ *
+ * Supervision: an exception from the device (a handler, a queue service, a
+ * promise) marks the device failed: it sets DEVICE_NEEDS_RESET through the
+ * main thread, logs once, and serves no queue until the driver resets it.
+ * The thread itself goes on, and marks itself dead in the shared control
+ * words if it ever exits, so that nobody waits for it forever.
  */
 import { isMainThread, type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as sys from '../../../sys/libc.js';
 import { GuestMemory, type SharedGuestMemory } from '../../../memory/guest-memory.js';
-import { drainEventFd, writeEventFd } from '../../pci/eventfd.js';
+import { writeEventFd } from '../../pci/eventfd.js';
+import type { SplitQueue } from '../queue/split.js';
+import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
+import { DeviceEventLoop } from '../runtime/event-loop.js';
 import { buildQueues, type QueueSetup } from './backend.js';
-import { type BuiltVirtioDevice, buildVirtioDevice, type VirtioDeviceSpec } from './device-spec.js';
+import { type BuiltVirtioDevice, buildVirtioDevice, specName, type VirtioDeviceSpec } from './device-spec.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller } from './interrupts.js';
 
 export const DEVICE_THREAD_KIND = 'tkvm-virtio-device';
-/** Bytes of device configuration mirrored to the main thread. */
-export const CONFIG_SNAPSHOT_BYTES = 256;
 /** Counters the stats buffer holds. */
 export const MAX_STATS = 32;
+
+/** Int32 words of the shared control buffer. */
+export const ControlWord = {
+  /** Last acknowledged request sequence number. */
+  ACK: 0,
+  /** 1 once the thread has exited (or is exiting): nobody may wait for it. */
+  DEAD: 1,
+  /** Guest output bytes handed to the main thread and not yet written out (flow control). */
+  OUTPUT_UNSENT: 2,
+} as const;
+export const CONTROL_WORDS = 4;
 
 export interface DeviceThreadInit {
   kind: typeof DEVICE_THREAD_KIND;
   spec: VirtioDeviceSpec;
   memory: SharedGuestMemory;
   controlEventFd: number;
-  /** Int32 [0]: last acknowledged request sequence number. */
+  /** Int32 words, see ControlWord. */
   control: SharedArrayBuffer;
   /** Float64 counters, in the order of `counterNames` from 'ready'. */
   stats: SharedArrayBuffer;
   port: MessagePort;
+  /** Supervision tests: on the first queue kick, throw from the device's service, or end the thread. */
+  faultInjection?: 'throw' | 'exit';
 }
 
 /** Main thread → worker (on the port). */
@@ -44,48 +68,65 @@ export type DeviceThreadRequest =
   | { type: 'queues'; eventFds: number[] }
   | { type: 'activate'; seq: number; epoch: number; features: string; queues: Array<QueueSetup | null>; interrupts: VirtioInterruptInit }
   | { type: 'reset'; seq: number }
-  | { type: 'config-write'; offset: number; bytes: Uint8Array }
+  | { type: 'config-write'; seq: number; offset: number; bytes: Uint8Array }
   | { type: 'input'; bytes: Uint8Array }
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'stop'; seq: number };
 
 /** Worker → main thread (on parentPort). */
 export type DeviceThreadEvent =
-  | { type: 'ready'; deviceId: number; queueMaxSizes: number[]; features: string; config: Uint8Array; counterNames: string[] }
+  | {
+    type: 'ready'; deviceId: number; queueMaxSizes: number[]; features: string; counterNames: string[];
+    /** The device's configuration space itself (shared, never a copy), or null for none. */
+    config: SharedArrayBuffer | null; configSize: number; wakeEventFd: number;
+  }
   | { type: 'failed'; code: string; message: string }
   | { type: 'needs-reset'; epoch: number; reason: string }
   | { type: 'intx'; epoch: number }
-  | { type: 'config'; bytes: Uint8Array; changed: boolean }
+  | { type: 'config-changed' }
   | { type: 'output'; bytes: Uint8Array }
   | { type: 'log'; message: string };
 
-const CONTROL_TOKEN = 0xffff;
-const MAX_EVENTS = 16;
 /** The shared counters are refreshed at most this often (ms), and at the latest this long after they changed. */
 const STATS_INTERVAL_MS = 5;
+/**
+ * Guest output the main thread may hold unsent before the console stops
+ * taking transmit buffers (the guest then waits for its ring): flow
+ * control, so that a slow or stopped reader of stdout bounds memory.
+ */
+export const OUTPUT_HIGH_WATER = 256 * 1024;
 
 function post(event: DeviceThreadEvent): void {
   parentPort!.postMessage(event);
 }
 
-export class DeviceThreadLoop {
+export class DeviceThreadLoop implements DeviceRuntime {
   readonly #init: DeviceThreadInit;
   readonly #built: BuiltVirtioDevice;
   readonly #memory: GuestMemory;
   readonly #control: Int32Array;
   readonly #stats: Float64Array;
   readonly #counterNames: string[];
-  readonly #epfd: number;
+  readonly #loop: DeviceEventLoop;
   readonly #pending = new Set<number>();
   readonly #serving: number[] = [];
+  /** Queues with used entries pushed outside a service call (DeviceRuntime.complete). */
+  readonly #completed = new Set<number>();
+  #queueSources: number[] = [];
   #queueFds: number[] = [];
+  #queues: ReadonlyArray<SplitQueue | null> = [];
   #signaller: VirtioInterruptSignaller | null = null;
   #epoch = 0;
   #reportedReset = false;
+  /** The device threw: it serves no queue until the driver resets it. */
+  #failed = false;
   #stopSeq: number | null = null;
   #kicks = 0;
+  #failures = 0;
   #statsAt = 0;
   #statsStale = true;
+  #inRound = false;
+  #flushScheduled = false;
 
   constructor(init: DeviceThreadInit) {
     this.#init = init;
@@ -93,67 +134,161 @@ export class DeviceThreadLoop {
     this.#stats = new Float64Array(init.stats);
     this.#built = buildVirtioDevice(init.spec, {
       logger: { warn: (message) => post({ type: 'log', message }) },
-      output: (bytes) => post({ type: 'output', bytes }),
+      output: (bytes) => {
+        Atomics.add(this.#control, ControlWord.OUTPUT_UNSENT, bytes.length);
+        post({ type: 'output', bytes });
+      },
+      outputBlocked: () => Atomics.load(this.#control, ControlWord.OUTPUT_UNSENT) >= OUTPUT_HIGH_WATER,
     });
     this.#memory = GuestMemory.fromShared(init.memory);
-    this.#counterNames = ['kicks', ...Object.keys(this.#built.counters())].slice(0, MAX_STATS);
-    this.#epfd = sys.epollCreate();
-    sys.epollCtl(this.#epfd, sys.EPOLL_CTL_ADD, init.controlEventFd, sys.EPOLLIN, CONTROL_TOKEN);
+    this.#counterNames = ['kicks', 'failures', ...Object.keys(this.#built.counters())].slice(0, MAX_STATS);
+    this.#loop = new DeviceEventLoop({
+      round: () => this.#serve(),
+      sleepTimeoutMs: () => this.#sleepTimeoutMs(),
+      onError: (error, where) => this.deviceFailed(error, where),
+    }, () => this.#wakeDevice());
+    this.#loop.addFd(init.controlEventFd, sys.EPOLLIN, () => {
+      this.#loop.drain(init.controlEventFd);
+      this.#drainRequests();
+    }, 'control');
+    const { device } = this.#built;
+    if (isRuntimeAware(device)) device.attachRuntime(this);
   }
 
   ready(): DeviceThreadEvent {
-    const { device } = this.#built;
+    const { device, config } = this.#built;
     return {
       type: 'ready', deviceId: device.deviceId, queueMaxSizes: [...device.queueMaxSizes],
-      features: device.features.toString(16), config: this.#configSnapshot(), counterNames: this.#counterNames,
+      features: device.features.toString(16), counterNames: this.#counterNames,
+      config: config?.buffer ?? null, configSize: config?.size ?? 0, wakeEventFd: this.#loop.wakeEventFd,
     };
   }
 
-  run(): void {
-    const events = new Uint8Array(MAX_EVENTS * sys.EPOLL_EVENT_SIZE);
-    const view = new DataView(events.buffer);
-    while (this.#stopSeq === null) {
-      const busy = this.#pending.size > 0;
-      const n = sys.epollWait(this.#epfd, events, busy ? 0 : this.#sleepTimeoutMs());
-      for (let i = 0; i < n; i++) {
-        // epoll_data.u64 holds a small token: its low half is enough.
-        const token = view.getUint32(i * sys.EPOLL_EVENT_SIZE + 4, true);
-        if (token === CONTROL_TOKEN) {
-          drainEventFd(this.#init.controlEventFd);
-          this.#drainRequests();
-        } else if (token < this.#queueFds.length) {
-          drainEventFd(this.#queueFds[token]!);
-          this.#kicks++;
-          this.#statsStale = true;
-          if (this.#signaller) this.#pending.add(token);
-        }
-      }
-      this.#serve();
-    }
+  async run(): Promise<void> {
+    await this.#loop.run();
     this.#shutdown();
   }
 
-  #serve(): void {
-    const signaller = this.#signaller;
-    if (!signaller || this.#pending.size === 0) return;
-    const { device } = this.#built;
-    // A snapshot: a queue with work left is added back for the next round, not served twice now.
-    const serving = this.#serving;
-    serving.length = 0;
-    for (const queue of this.#pending) serving.push(queue);
-    this.#pending.clear();
-    for (const queue of serving) {
-      const r = device.queueNotified(queue);
-      if (r.notify) signaller.signalQueue(queue);
-      if (r.more) this.#pending.add(queue);
-      if (r.needsReset) this.#needsReset(`queue ${queue} is broken`);
+  // --- DeviceRuntime ---
+
+  get wakeEventFd(): number {
+    return this.#loop.wakeEventFd;
+  }
+
+  get inFlight(): number {
+    return this.#loop.inFlight;
+  }
+
+  addFd(fd: number, events: number, onReady: (ready: number) => void): number {
+    return this.#loop.addFd(fd, events, onReady, `device fd ${fd}`);
+  }
+
+  setFdEvents(source: number, events: number): void {
+    this.#loop.setFdEvents(source, events);
+  }
+
+  removeFd(source: number): void {
+    this.#loop.removeFd(source);
+  }
+
+  addTimer(onFire: () => void): number {
+    return this.#loop.addTimer(onFire, 'device timer');
+  }
+
+  armTimer(timer: number, delayMs: number, intervalMs = 0): void {
+    this.#loop.armTimer(timer, delayMs, intervalMs);
+  }
+
+  removeTimer(timer: number): void {
+    this.#loop.removeFd(timer);
+  }
+
+  kickQueue(index: number): void {
+    if (this.#signaller && index >= 0 && index < this.#queues.length) this.#pending.add(index);
+    this.#loop.wake();
+  }
+
+  wake(): void {
+    this.#loop.wake();
+  }
+
+  complete(queue: SplitQueue, head: number, len: number): void {
+    const index = this.#queues.indexOf(queue);
+    if (index < 0 || !this.#signaller || this.#failed) return; // a queue of before the last reset
+    queue.pushUsed(head, len);
+    this.#completed.add(index);
+    if (!this.#inRound && !this.#flushScheduled) {
+      // From a promise callback: publish the interrupt once this burst of callbacks is done.
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        this.#flushCompletions();
+      });
     }
+  }
+
+  track<T>(operation: Promise<T>): Promise<T> {
+    return this.#loop.track(operation);
+  }
+
+  /** The device failed: DEVICE_NEEDS_RESET, one log line, and no more queue service until reset. */
+  deviceFailed(error: Error, where: string): void {
+    this.#failures++;
     this.#statsStale = true;
-    if (performance.now() - this.#statsAt >= STATS_INTERVAL_MS) this.#updateStats();
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#pending.clear();
+    post({ type: 'log', message: `${specName(this.#init.spec)}: device failed in ${where}: ${error.message}; it needs a reset` });
+    this.#needsReset(`device failed: ${error.message}`);
+  }
+
+  // --- rounds ---
+
+  #serve(): boolean {
+    this.#inRound = true;
+    try {
+      const signaller = this.#signaller;
+      if (signaller && !this.#failed && this.#pending.size > 0) {
+        const { device } = this.#built;
+        // A snapshot: a queue with work left goes to the back, for the next round (round-robin budgets).
+        const serving = this.#serving;
+        serving.length = 0;
+        for (const queue of this.#pending) serving.push(queue);
+        this.#pending.clear();
+        for (const queue of serving) {
+          const r = device.queueNotified(queue);
+          if (r.notify) signaller.signalQueue(queue);
+          if (r.more) this.#pending.add(queue);
+          if (r.needsReset) this.#needsReset(`queue ${queue} is broken`);
+        }
+        this.#statsStale = true;
+      }
+      this.#flushCompletions();
+    } finally {
+      this.#inRound = false;
+    }
+    if (this.#statsStale && performance.now() - this.#statsAt >= STATS_INTERVAL_MS) this.#updateStats();
+    return this.#pending.size > 0 && !this.#failed;
+  }
+
+  #flushCompletions(): void {
+    const signaller = this.#signaller;
+    if (this.#completed.size === 0) return;
+    for (const index of this.#completed) {
+      const queue = this.#queues[index];
+      if (signaller && queue?.needsNotification()) signaller.signalQueue(index);
+    }
+    this.#completed.clear();
+    this.#statsStale = true;
+  }
+
+  #wakeDevice(): void {
+    const { device } = this.#built;
+    if (!this.#failed && isRuntimeAware(device)) device.onWake?.();
   }
 
   /**
-   * How long epoll_wait may sleep: forever once the shared counters are up
+   * How long the loop may sleep: forever once the shared counters are up
    * to date, else until they are due (they are refreshed at most every
    * STATS_INTERVAL_MS, so a sleeping device leaves them at most that stale).
    */
@@ -177,7 +312,14 @@ export class DeviceThreadLoop {
     for (;;) {
       const m = receiveMessageOnPort(this.#init.port);
       if (!m) return;
-      this.#handle(m.message as DeviceThreadRequest);
+      const req = m.message as DeviceThreadRequest;
+      try {
+        this.#handle(req);
+      } catch (err) {
+        this.deviceFailed(err instanceof Error ? err : new Error(String(err)), `${req.type} request`);
+        // The main thread may be waiting for this request: it is answered, failed or not.
+        if ('seq' in req && req.type !== 'stop') this.#ack(req.seq);
+      }
     }
   }
 
@@ -185,32 +327,49 @@ export class DeviceThreadLoop {
     const { device, console } = this.#built;
     switch (req.type) {
       case 'queues':
-        for (const fd of this.#queueFds) sys.epollCtl(this.#epfd, sys.EPOLL_CTL_DEL, fd, 0, 0);
+        for (const source of this.#queueSources) this.#loop.removeFd(source);
         this.#queueFds = req.eventFds;
-        this.#queueFds.forEach((fd, q) => sys.epollCtl(this.#epfd, sys.EPOLL_CTL_ADD, fd, sys.EPOLLIN, q));
+        this.#queueSources = this.#queueFds.map((fd, q) => this.#loop.addFd(fd, sys.EPOLLIN, () => {
+          this.#loop.drain(fd);
+          this.#kicks++;
+          this.#statsStale = true;
+          if (this.#signaller) this.#pending.add(q);
+          if (this.#init.faultInjection === 'exit') process.exit(3);
+          if (this.#init.faultInjection === 'throw') throw new Error('injected fault');
+        }, `queue ${q} notify`));
         return;
       case 'activate': {
         this.#epoch = req.epoch;
         this.#reportedReset = false;
+        this.#failed = false;
         const features = BigInt(`0x${req.features}`);
         const epoch = req.epoch;
         const queues = buildQueues(this.#memory, { features, queues: req.queues, interrupts: req.interrupts }, (reason) => this.#needsReset(reason));
         this.#signaller = new VirtioInterruptSignaller(req.interrupts, writeEventFd, () => post({ type: 'intx', epoch }));
+        this.#queues = queues;
+        this.#ack(req.seq); // acknowledged first: activation may fail, the main thread must not wait on it
         device.activate(features, queues);
         // Serve whatever the driver queued before (or kicked while) we were not active.
         queues.forEach((q, i) => { if (q) this.#pending.add(i); });
-        this.#ack(req.seq);
         return;
       }
       case 'reset':
-        device.reset();
         this.#signaller = null;
+        this.#queues = [];
         this.#pending.clear();
-        this.#ack(req.seq);
+        this.#completed.clear();
+        try {
+          device.reset();
+        } finally {
+          this.#failed = false;
+          // §2.1.2: once reset returns, the device touches no queue. Operations still in flight may.
+          const seq = req.seq;
+          this.#loop.whenIdle(() => this.#ack(seq));
+        }
         return;
       case 'config-write':
         device.writeConfig(req.offset, req.bytes);
-        post({ type: 'config', bytes: this.#configSnapshot(), changed: false });
+        this.#ack(req.seq);
         return;
       case 'input':
         if (console) {
@@ -219,46 +378,50 @@ export class DeviceThreadLoop {
         }
         return;
       case 'resize':
-        if (console) {
-          const notify = console.resize(req.cols, req.rows);
-          post({ type: 'config', bytes: this.#configSnapshot(), changed: notify });
-        }
+        if (console && console.resize(req.cols, req.rows)) post({ type: 'config-changed' });
         return;
       case 'stop':
         this.#stopSeq = req.seq;
+        this.#loop.stop();
         return;
     }
-  }
-
-  #configSnapshot(): Uint8Array {
-    const bytes = new Uint8Array(CONFIG_SNAPSHOT_BYTES);
-    this.#built.device.readConfig(0, bytes);
-    return bytes;
   }
 
   #updateStats(): void {
     this.#statsAt = performance.now();
     this.#statsStale = false;
-    const all = { kicks: this.#kicks, ...this.#built.counters() } as Record<string, number>;
+    const all = { kicks: this.#kicks, failures: this.#failures, ...this.#built.counters() } as Record<string, number>;
     this.#counterNames.forEach((name, i) => { this.#stats[i] = all[name] ?? 0; });
   }
 
   #ack(seq: number): void {
-    Atomics.store(this.#control, 0, seq);
-    Atomics.notify(this.#control, 0);
+    Atomics.store(this.#control, ControlWord.ACK, seq);
+    Atomics.notify(this.#control, ControlWord.ACK);
   }
 
   #shutdown(): void {
     this.#updateStats();
-    this.#built.device.reset();
-    this.#built.close();
-    sys.close(this.#epfd);
-    this.#init.port.close();
-    this.#ack(this.#stopSeq!);
+    this.#loop.whenIdle(() => {
+      try {
+        this.#built.device.reset();
+      } catch { /* failing on the way out: nothing to keep consistent */ }
+      this.#built.close();
+      this.#loop.close();
+      this.#init.port.close();
+      this.#ack(this.#stopSeq!);
+    });
   }
 }
 
+function markDead(init: DeviceThreadInit): void {
+  const control = new Int32Array(init.control);
+  Atomics.store(control, ControlWord.DEAD, 1);
+  Atomics.notify(control, ControlWord.ACK);
+}
+
 function main(init: DeviceThreadInit): void {
+  // However this thread ends, nobody may go on waiting for an acknowledgement from it.
+  process.on('exit', () => markDead(init));
   let loop: DeviceThreadLoop;
   try {
     loop = new DeviceThreadLoop(init);
@@ -268,8 +431,15 @@ function main(init: DeviceThreadInit): void {
     init.port.close();
     return;
   }
+  // A device's promise code that throws fails the device, not the thread.
+  process.on('uncaughtException', (err) => loop.deviceFailed(err, 'a callback'));
+  process.on('unhandledRejection', (reason) => loop.deviceFailed(reason instanceof Error ? reason : new Error(String(reason)), 'a promise'));
   post(loop.ready());
-  loop.run();
+  loop.run().catch((err: unknown) => {
+    post({ type: 'log', message: `${specName(init.spec)}: device thread failed: ${(err as Error).message}` });
+    markDead(init);
+    process.exit(1);
+  });
 }
 
 if (!isMainThread && (workerData as DeviceThreadInit | undefined)?.kind === DEVICE_THREAD_KIND) main(workerData as DeviceThreadInit);

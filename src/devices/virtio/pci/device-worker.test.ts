@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as sys from '../../../sys/libc.js';
 import { createEventFd, drainEventFd, writeEventFd } from '../../pci/eventfd.js';
@@ -10,6 +13,7 @@ import { DeviceStatus, featureMask, VirtioFeature } from '../types.js';
 import { CommonCfg } from './layout.js';
 import { MockPciDriver } from './mock-pci-driver.js';
 import { ThreadedVirtioBackend } from './device-worker.js';
+import { OUTPUT_HIGH_WATER } from './device-thread.js';
 import { VirtioPciDevice } from './transport.js';
 
 const noRouting: MsiRouting = { setMsiRoute() {}, removeRoute() {}, commit() {}, bindIrqfd() {}, unbindIrqfd() {} };
@@ -96,5 +100,114 @@ test('a device the worker cannot build rejects start with its error code', async
     await assert.rejects(ThreadedVirtioBackend.start({ type: 'blk', path: '/nonexistent/tkvm-disk.img' }, driver.memory.shareable()), { code: 'ERR_DISK_OPEN' });
   } finally {
     driver.close();
+  }
+});
+
+/** A device worker behind a transport, with queue `queue` on a MockDriver ring and MSI-X vector 0. */
+async function activated(spec: Parameters<typeof ThreadedVirtioBackend.start>[0], queue: number, options: Parameters<typeof ThreadedVirtioBackend.start>[2] = {}) {
+  const driver = new MockDriver({ size: 64, hostMapped: true, eventIdx: true, dataBytes: 4 << 20 });
+  const warnings: string[] = [];
+  const backend = await ThreadedVirtioBackend.start(spec, driver.memory.shareable(), { logger: { warn: (m) => warnings.push(m) }, ...options });
+  const vectorFds = [...backend.queueMaxSizes, 0].map(() => createEventFd());
+  const transport = new VirtioPciDevice({
+    backend, msi: { routing: noRouting, gsis: vectorFds.map((_, i) => 24 + i), eventFds: vectorFds },
+    queueEventFds: backend.queueEventFds, ioeventfds: { register() {}, unregister() {} },
+  });
+  const root = new PciRoot();
+  root.addDevice(transport);
+  transport.config.setBarAddress(0, 0xc000_0000);
+  const pci = new MockPciDriver(root);
+  pci.attach(0x1af4, 0x1040 + backend.deviceId);
+  pci.enableMsixVector(0, 0, 0x40);
+  assert.ok(pci.negotiate(featureMask(VirtioFeature.VERSION_1, VirtioFeature.EVENT_IDX)));
+  pci.setupQueue(queue, driver, 0);
+  pci.driverOk();
+  const close = async (): Promise<void> => {
+    await transport.close();
+    for (const fd of vectorFds) sys.close(fd);
+    driver.close();
+  };
+  return { driver, backend, transport, pci, warnings, close };
+}
+
+for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }]) {
+  for (const fault of ['throw', 'exit'] as const) {
+    test(`supervision: a ${spec.type} device thread that ${fault === 'throw' ? 'throws' : 'exits'} sets DEVICE_NEEDS_RESET, logs once, and resets without hanging`, async () => {
+      const queue = spec.type === 'console' ? 1 : 0;
+      const h = await activated(spec, queue, { faultInjection: fault });
+      try {
+        for (let i = 0; i < 3; i++) {
+          h.driver.addChain([{ len: 8, writable: spec.type === 'rng' }]);
+          writeEventFd(h.backend.queueEventFds[queue]!);
+        }
+        await waitFor('DEVICE_NEEDS_RESET', () => (h.pci.status() & DeviceStatus.DEVICE_NEEDS_RESET) !== 0);
+        await sleep(30);
+        assert.equal(h.warnings.filter((w) => /needs a reset/.test(w)).length, 1, h.warnings.join('\n'));
+        assert.equal(h.backend.dead, fault === 'exit');
+        const started = Date.now();
+        h.pci.setStatus(0);
+        assert.equal(h.pci.status(), 0);
+        assert.ok(Date.now() - started < 2000, 'reset returned promptly');
+      } finally {
+        await h.close();
+      }
+    });
+  }
+}
+
+test('virtio-blk thread failure: DEVICE_NEEDS_RESET, and the VM side stays usable', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tkvm-blk-fault-'));
+  const image = path.join(dir, 'disk.img');
+  writeFileSync(image, Buffer.alloc(1 << 20));
+  const h = await activated({ type: 'blk', path: image }, 0, { faultInjection: 'throw' });
+  try {
+    h.driver.addChain([{ data: new Uint8Array(16), writable: false }, { len: 513, writable: true }]);
+    writeEventFd(h.backend.queueEventFds[0]!);
+    await waitFor('DEVICE_NEEDS_RESET', () => (h.pci.status() & DeviceStatus.DEVICE_NEEDS_RESET) !== 0);
+    h.pci.setStatus(0);
+    assert.equal(h.pci.status(), 0);
+  } finally {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('virtio-console flow control: unsent output bounds what the device takes; the guest waits, then everything arrives in order', async () => {
+  const held: Array<{ bytes: Uint8Array; sent: () => void }> = [];
+  const h = await activated({ type: 'console' }, 1, { onOutput: (bytes, sent) => held.push({ bytes, sent }) });
+  try {
+    const CHUNK = 16 * 1024;
+    const chunks = 40; // 640 KiB, well over the window
+    let posted = 0;
+    const post = (): void => {
+      while (posted < chunks && h.driver.freeDescriptors > 0) {
+        h.driver.addChain([{ data: new Uint8Array(CHUNK).fill(posted & 0xff), writable: false }]);
+        posted++;
+      }
+      writeEventFd(h.backend.queueEventFds[1]!);
+    };
+    post();
+    await waitFor('the window to fill', () => held.reduce((n, c) => n + c.bytes.length, 0) >= OUTPUT_HIGH_WATER);
+    await sleep(50);
+    const taken = held.reduce((n, c) => n + c.bytes.length, 0);
+    assert.ok(taken < OUTPUT_HIGH_WATER + 2 * CHUNK, `took ${taken} bytes with nothing sent`);
+    assert.ok(h.driver.usedIdx() < chunks, 'the guest waits: buffers stay in the ring');
+    // The reader drains: the device is woken and goes on, in order.
+    const received: Uint8Array[] = [];
+    while (received.reduce((n, b) => n + b.length, 0) < chunks * CHUNK) {
+      const next = held.shift();
+      if (next) {
+        received.push(next.bytes);
+        next.sent();
+        continue;
+      }
+      h.driver.takeUsed();
+      post();
+      await sleep(2);
+    }
+    const all = Buffer.concat(received);
+    for (let i = 0; i < chunks; i++) assert.equal(all[i * CHUNK], i & 0xff, `chunk ${i} in order`);
+  } finally {
+    await h.close();
   }
 });

@@ -2,12 +2,18 @@
  * The main thread's handle on a virtio device worker (device-thread.ts):
  * a VirtioPciBackend whose queues are served in that worker. It creates
  * the control and per-queue notify eventfds (the VMM registers the latter
- * as ioeventfds through the transport), mirrors the device configuration
- * the worker reports, and turns the worker's events into transport calls.
+ * as ioeventfds through the transport), reads the device's configuration
+ * space straight from the SharedArrayBuffer the device writes, and turns
+ * the worker's events into transport calls.
  *
- * activate() and reset() wait (Atomics.wait, bounded) until the worker has
- * acknowledged them, so after the driver's status write returns the device
- * is running, or no longer touches guest memory.
+ * activate(), reset() and config writes wait until the worker has
+ * acknowledged them, with no timeout after which things carry on: after the
+ * driver's write returns, the device is running, or no longer touches guest
+ * memory, or has taken the config write. Only a dead worker ends the wait.
+ *
+ * Supervision: a worker that dies sets DEVICE_NEEDS_RESET on its device and
+ * logs one line; the VM keeps running, and the device answers resets at
+ * once from then on.
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import * as sys from '../../../sys/libc.js';
@@ -17,18 +23,33 @@ import { createEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { DeviceLogger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { VirtioActivation, VirtioBackendEvents, VirtioPciBackend } from './backend.js';
-import { type DeviceThreadEvent, type DeviceThreadInit, type DeviceThreadRequest, DEVICE_THREAD_KIND, MAX_STATS } from './device-thread.js';
+import { ConfigSpace } from '../config-space.js';
+import {
+  CONTROL_WORDS, ControlWord, type DeviceThreadEvent, type DeviceThreadInit, type DeviceThreadRequest, DEVICE_THREAD_KIND, MAX_STATS,
+  OUTPUT_HIGH_WATER,
+} from './device-thread.js';
 import { specName, type VirtioDeviceSpec } from './device-spec.js';
 
 const THREAD_URL = new URL('./device-thread.js', import.meta.url);
 
 export interface ThreadedBackendOptions {
-  /** Console output from the guest (virtio-console). */
-  onOutput?: (bytes: Uint8Array) => void;
+  /**
+   * Console output from the guest (virtio-console). Call `sent` once the
+   * bytes have left (written out): until then they count against the
+   * device's flow-control window, and the guest waits when it is full.
+   */
+  onOutput?: (bytes: Uint8Array, sent: () => void) => void;
   logger?: DeviceLogger;
-  /** How long to wait for the worker to start, acknowledge or stop (default 5000 ms). */
+  /** How long to wait for the worker to start or stop (default 5000 ms). */
   timeoutMs?: number;
+  /** Tests of supervision: make the worker fail on its first queue kick. */
+  faultInjection?: DeviceThreadInit['faultInjection'];
 }
+
+/** While a reader drains output, the device is woken once the unsent bytes fall below this. */
+const OUTPUT_LOW_WATER = OUTPUT_HIGH_WATER / 2;
+/** A wait for the worker that lasts this long is reported (once); it goes on all the same. */
+const SLOW_ACK_MS = 5000;
 
 export class ThreadedVirtioBackend implements VirtioPciBackend {
   readonly name: string;
@@ -45,8 +66,10 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   readonly #stats: Float64Array;
   readonly #options: ThreadedBackendOptions;
   readonly #logger: DeviceLogger;
-  #config: Uint8Array;
+  readonly #config: ConfigSpace | null;
+  readonly #wakeEventFd: number;
   #seq = 0;
+  #dead = false;
   #epoch = 0;
   #events: VirtioBackendEvents | null = null;
   #exited: Promise<void>;
@@ -69,9 +92,12 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     this.queueMaxSizes = ready.queueMaxSizes;
     this.features = BigInt(`0x${ready.features}`);
     this.counterNames = ready.counterNames;
-    this.#config = ready.config;
+    this.#config = ready.config ? ConfigSpace.over(ready.config, ready.configSize) : null;
+    this.#wakeEventFd = ready.wakeEventFd;
     this.queueEventFds = ready.queueMaxSizes.map(() => createEventFd());
     worker.on('message', (event: DeviceThreadEvent) => this.#onEvent(event));
+    worker.on('error', (err) => this.#died(`device thread failed: ${err.message}`));
+    worker.on('exit', (code) => this.#died(`device thread exited (code ${code})`));
     this.#request({ type: 'queues', eventFds: [...this.queueEventFds] });
   }
 
@@ -83,10 +109,13 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   static async start(spec: VirtioDeviceSpec, memory: SharedGuestMemory, options: ThreadedBackendOptions = {}): Promise<ThreadedVirtioBackend> {
     const name = specName(spec);
     const controlEventFd = createEventFd();
-    const control = new SharedArrayBuffer(4);
+    const control = new SharedArrayBuffer(4 * CONTROL_WORDS);
     const stats = new SharedArrayBuffer(8 * MAX_STATS);
     const { port1, port2 } = new MessageChannel();
-    const init: DeviceThreadInit = { kind: DEVICE_THREAD_KIND, spec, memory, controlEventFd, control, stats, port: port2 };
+    const init: DeviceThreadInit = {
+      kind: DEVICE_THREAD_KIND, spec, memory, controlEventFd, control, stats, port: port2,
+      ...(options.faultInjection ? { faultInjection: options.faultInjection } : {}),
+    };
     const worker = new Worker(THREAD_URL, { name, workerData: init, transferList: [port2], stdout: false, stderr: false });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     try {
@@ -111,15 +140,23 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   }
 
   readConfig(offset: number, data: Uint8Array): void {
-    for (let i = 0; i < data.length; i++) data[i] = this.#config[offset + i] ?? 0;
+    if (this.#config) this.#config.read(offset, data);
+    else data.fill(0);
   }
 
+  /** Returns once the device has taken the write, so that a read after it sees its effect. */
   writeConfig(offset: number, data: Uint8Array): void {
-    this.#request({ type: 'config-write', offset, bytes: data.slice() });
+    const seq = ++this.#seq;
+    this.#request({ type: 'config-write', seq, offset, bytes: data.slice() });
+    this.#waitAck(seq, 'a config write');
   }
 
   activate(activation: VirtioActivation, events: VirtioBackendEvents): void {
     this.#events = events;
+    if (this.dead) {
+      events.needsReset(`${this.name}: the device thread is gone`);
+      return;
+    }
     this.#epoch++;
     const seq = ++this.#seq;
     this.#request({
@@ -171,23 +208,49 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     for (const fd of [...this.queueEventFds, this.#controlEventFd]) sys.close(fd);
   }
 
+  /** Whether the device thread has died (the device then needs a reset that nothing can serve). */
+  get dead(): boolean {
+    return this.#dead || Atomics.load(this.#control, ControlWord.DEAD) !== 0;
+  }
+
   #request(req: DeviceThreadRequest): void {
+    if (this.dead) return;
     this.#port.postMessage(req);
     writeEventFd(this.#controlEventFd);
   }
 
+  /**
+   * Waits until the worker acknowledged request `seq`, however long that
+   * takes: the device may be finishing I/O into guest memory. Only the
+   * worker's death ends the wait early; a slow one is reported once.
+   */
   #waitAck(seq: number, what: string): void {
-    const deadline = Date.now() + (this.#options.timeoutMs ?? 5000);
+    const started = Date.now();
+    let reported = false;
     for (;;) {
-      const acked = Atomics.load(this.#control, 0);
-      if (acked >= seq) return;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        this.#logger.warn(`${this.name}: device thread did not acknowledge ${what}`);
-        return;
+      const acked = Atomics.load(this.#control, ControlWord.ACK);
+      if (acked >= seq || this.dead) return;
+      if (!reported && Date.now() - started >= SLOW_ACK_MS) {
+        reported = true;
+        this.#logger.warn(`${this.name}: still waiting for the device thread to finish ${what}`);
       }
-      Atomics.wait(this.#control, 0, acked, left);
+      Atomics.wait(this.#control, ControlWord.ACK, acked, 1000);
     }
+  }
+
+  #died(why: string): void {
+    if (this.#closed || this.#dead) return;
+    this.#dead = true;
+    Atomics.store(this.#control, ControlWord.DEAD, 1);
+    this.#logger.warn(`${this.name}: ${why}; the device needs a reset`);
+    this.#events?.needsReset(why);
+  }
+
+  /** Output bytes have left: return them to the device's flow-control window. */
+  #outputSent(n: number): void {
+    const before = Atomics.sub(this.#control, ControlWord.OUTPUT_UNSENT, n);
+    const after = before - n;
+    if (before >= OUTPUT_LOW_WATER && after < OUTPUT_LOW_WATER && !this.#closed && !this.dead) writeEventFd(this.#wakeEventFd);
   }
 
   #onEvent(event: DeviceThreadEvent): void {
@@ -198,13 +261,21 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
       case 'intx':
         if (event.epoch === this.#epoch) this.#events?.requestIntx();
         return;
-      case 'config':
-        this.#config = event.bytes;
-        if (event.changed) this.#events?.configChanged();
+      case 'config-changed':
+        this.#events?.configChanged();
         return;
-      case 'output':
-        this.#options.onOutput?.(event.bytes);
+      case 'output': {
+        const n = event.bytes.length;
+        let sent = false;
+        const done = (): void => {
+          if (sent) return;
+          sent = true;
+          this.#outputSent(n);
+        };
+        if (this.#options.onOutput) this.#options.onOutput(event.bytes, done);
+        else done();
         return;
+      }
       case 'log':
         this.#logger.warn(event.message);
         return;
