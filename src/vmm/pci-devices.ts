@@ -16,7 +16,7 @@ import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
 import { ThreadedVirtioBackend } from '../devices/virtio/pci/device-worker.js';
 import type { VirtioDeviceSpec } from '../devices/virtio/pci/device-spec.js';
 import { limitedLogger, type DeviceLogger } from '../devices/virtio/log.js';
-import { pcGsiRoutes } from '../arch/x86/acpi/index.js';
+import { IOAPIC_ADDR, LOCAL_APIC_ADDR, pcGsiRoutes } from '../arch/x86/acpi/index.js';
 import * as sys from '../sys/libc.js';
 import * as log from '../util/log.js';
 
@@ -33,7 +33,13 @@ export interface VirtioFunction {
 const deviceLogger = (name: string): DeviceLogger => limitedLogger({ warn: (m: string) => log.warn(`${name}: ${m}`) });
 
 export class PciDevices {
-  readonly root = new PciRoot();
+  /** The in-kernel IOAPIC and local APICs are no place for a BAR (KVM decodes them first). */
+  readonly root = new PciRoot({
+    reserved: [
+      { space: 'mem', base: IOAPIC_ADDR, size: 0x1000, name: 'IOAPIC' },
+      { space: 'mem', base: LOCAL_APIC_ADDR, size: 0x10_0000, name: 'local APIC' },
+    ],
+  });
   readonly functions: VirtioFunction[] = [];
   readonly #vm: Vm;
   readonly #routing: KvmMsiRouting;

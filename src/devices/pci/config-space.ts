@@ -11,6 +11,11 @@
  * its address is not 0 and no dword of it holds the all-ones sizing
  * pattern. A guest that moves a BAR therefore produces an unmap and a map
  * event, and the transient values of a sizing sequence never show.
+ *
+ * The owner (the root complex) may also refuse a decode through
+ * `setDecodeArbiter`, e.g. while the BAR overlaps another function's: the
+ * BAR then reads back as programmed but is not mapped (PCI 3.0 §6.2.5.1
+ * leaves overlapping decodes undefined; tkvm decodes neither twice).
  */
 import {
   BAR_COUNT, CAPABILITY_AREA_START, CONFIG_SPACE_SIZE, PciCommand, PciReg, PciStatus,
@@ -30,9 +35,14 @@ export interface BarSpec {
 export interface BarInfo extends Required<BarSpec> {
   /** The address programmed in the BAR (0 while unassigned). */
   address: number;
-  /** Where it decodes now, or null when it does not (decode disabled, unassigned or being sized). */
+  /** Where it decodes now, or null when it does not (decode disabled, unassigned, being sized or refused). */
   mappedAt: number | null;
+  /** The guest asked for a decode that the arbiter refused (it overlaps something). */
+  refused: boolean;
 }
+
+/** Whether a BAR may decode at `at` (`at + size` bytes); consulted on every mapping change. */
+export type DecodeArbiter = (bar: { index: number; kind: BarKind; size: number }, at: number) => boolean;
 
 /** A BAR started or stopped decoding, or moved. */
 export interface BarChange {
@@ -71,6 +81,7 @@ interface Bar extends Required<BarSpec> {
   /** Dwords of the BAR whose last write was the all-ones sizing pattern. */
   sizingDwords: number;
   mappedAt: number | null;
+  refused: boolean;
 }
 
 const isPowerOf2 = (n: number): boolean => Number.isSafeInteger(n) && n > 0 && Number.isInteger(Math.log2(n));
@@ -84,6 +95,10 @@ export class PciConfigSpace {
   readonly #writeOneToClear = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #bars: Array<Bar | undefined> = new Array(BAR_COUNT).fill(undefined);
   readonly #listeners: Array<(change: BarChange) => void> = [];
+  #arbiter: DecodeArbiter | undefined;
+  /** #updateMappings is running (listeners may re-enter it) / must run again. */
+  #updating = false;
+  #updateAgain = false;
   #lastCapability = 0;
   #nextCapability = CAPABILITY_AREA_START;
 
@@ -111,6 +126,17 @@ export class PciConfigSpace {
     this.#listeners.push(listener);
   }
 
+  /** Installs the check every new mapping must pass (the root's overlap check). */
+  setDecodeArbiter(arbiter: DecodeArbiter): void {
+    this.#arbiter = arbiter;
+    this.#updateMappings();
+  }
+
+  /** Re-evaluates every BAR's mapping, e.g. after another function freed the range a refused BAR wants. */
+  recheckMappings(): void {
+    this.#updateMappings();
+  }
+
   get vendorId(): number {
     return this.#view.getUint16(PciReg.VENDOR_ID, true);
   }
@@ -134,7 +160,7 @@ export class PciConfigSpace {
     const max = kind === 'mem64' ? 2 ** 52 : kind === 'mem32' ? 2 ** 31 : 256;
     if (!isPowerOf2(size) || size < min || size > max) throw new RangeError(`BAR ${index}: size ${size} is not a power of 2 in [${min}, ${max}]`);
     if (kind === 'io' && prefetchable) throw new RangeError(`BAR ${index}: an I/O BAR cannot be prefetchable`);
-    this.#bars[index] = { index, size, kind, prefetchable, sizingDwords: 0, mappedAt: null };
+    this.#bars[index] = { index, size, kind, prefetchable, sizingDwords: 0, mappedAt: null, refused: false };
     const offset = PciReg.BAR0 + 4 * index;
     const typeBits = kind === 'io' ? BAR_IO : (kind === 'mem64' ? BAR_MEM64 : 0) | (prefetchable ? BAR_PREFETCH : 0);
     this.#view.setUint32(offset, typeBits, true);
@@ -283,6 +309,23 @@ export class PciConfigSpace {
   }
 
   #updateMappings(): void {
+    // A listener (or the arbiter's owner) may re-enter through recheckMappings: run again after this pass.
+    if (this.#updating) {
+      this.#updateAgain = true;
+      return;
+    }
+    this.#updating = true;
+    try {
+      do {
+        this.#updateAgain = false;
+        this.#updatePass();
+      } while (this.#updateAgain);
+    } finally {
+      this.#updating = false;
+    }
+  }
+
+  #updatePass(): void {
     const command = this.command;
     for (const bar of this.#bars) {
       if (!bar) continue;
@@ -290,7 +333,10 @@ export class PciConfigSpace {
       const address = this.#barAddress(bar);
       const limit = bar.kind === 'io' ? 0x1_0000 : bar.kind === 'mem32' ? 2 ** 32 : Number.MAX_SAFE_INTEGER;
       const usable = enabled && bar.sizingDwords === 0 && address !== 0 && address + bar.size <= limit;
-      const to = usable ? address : null;
+      // An unchanged mapping stays; a new one must pass the arbiter.
+      const allowed = usable && (address === bar.mappedAt || !this.#arbiter || this.#arbiter(bar, address));
+      bar.refused = usable && !allowed;
+      const to = allowed ? address : null;
       if (to === bar.mappedAt) continue;
       const change: BarChange = { index: bar.index, kind: bar.kind, size: bar.size, from: bar.mappedAt, to };
       bar.mappedAt = to;

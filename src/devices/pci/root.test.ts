@@ -5,7 +5,7 @@ import { PciConfigSpace } from './config-space.js';
 import { PciCommand, PciReg } from './constants.js';
 import type { PciDevice } from './device.js';
 import { HOST_BRIDGE_DEVICE_ID, HOST_BRIDGE_VENDOR_ID } from './host-bridge.js';
-import { PCI_MMIO_WINDOW_BASE } from './layout.js';
+import { PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_SIZE } from './layout.js';
 import { decodeEcam, PciRoot } from './root.js';
 import { BarAllocator } from './bar-allocator.js';
 
@@ -182,4 +182,111 @@ test('property: random config cycles never throw and absent functions read all o
     root.readConfig(0, 4, 0, PciReg.EXPANSION_ROM, d);
     assert.equal(le(d), 0);
   }), { numRuns: 200 });
+});
+
+/** Points `slot`'s BAR 0 at `address` and enables memory decode, as a guest would through 0xCF8/0xCFC. */
+function programBar(root: PciRoot, slot: number, address: number, command = PciCommand.MEMORY_SPACE): void {
+  cf8(root, 0x8000_0000 | (slot << 11) | PciReg.BAR0);
+  root.configIo.write(4, bytes(4, address));
+  cf8(root, 0x8000_0000 | (slot << 11) | PciReg.COMMAND);
+  root.configIo.write(4, bytes(2, command));
+}
+
+test('a BAR programmed over another function\'s BAR does not decode until one of them moves', () => {
+  const warnings: string[] = [];
+  const root = new PciRoot({ warn: (m) => warnings.push(m) });
+  const a = new TestFunction();
+  const b = new TestFunction();
+  a.barBytes[0] = 0xaa;
+  b.barBytes[0] = 0xbb;
+  const sa = root.addDevice(a);
+  const sb = root.addDevice(b);
+  const W = PCI_MMIO_WINDOW_BASE;
+  programBar(root, sa, W);
+  programBar(root, sb, W + 0x1000);
+  const at = (addr: number): number => { const d = new Uint8Array(1); root.readMmio(addr, d); return d[0]!; };
+  assert.equal(at(W), 0xaa);
+  assert.equal(at(W + 0x1000), 0xbb);
+  for (let i = 0; i < 50; i++) programBar(root, sb, W);
+  assert.equal(b.config.bar(0)!.address, W, 'the BAR reads back as programmed');
+  assert.equal(b.config.bar(0)!.mappedAt, null);
+  assert.equal(b.config.bar(0)!.refused, true);
+  assert.equal(a.config.bar(0)!.mappedAt, W, 'the BAR already there keeps its decode');
+  assert.equal(at(W), 0xaa);
+  assert.equal(at(W + 0x1000), 0xff, 'the old place no longer decodes');
+  assert.equal(warnings.length, 1, 'one line per function, not one per write');
+  // Moved somewhere free, it decodes again.
+  programBar(root, sb, W + 0x2000);
+  assert.equal(b.config.bar(0)!.mappedAt, W + 0x2000);
+  assert.equal(at(W + 0x2000), 0xbb);
+  // A moves onto B: A is refused; when B leaves, A decodes where it was put.
+  programBar(root, sa, W + 0x2000);
+  assert.equal(a.config.bar(0)!.mappedAt, null);
+  assert.equal(at(W), 0xff);
+  assert.equal(at(W + 0x2000), 0xbb);
+  programBar(root, sb, W + 0x3000);
+  assert.equal(a.config.bar(0)!.mappedAt, W + 0x2000);
+  assert.equal(at(W + 0x2000), 0xaa);
+  assert.equal(at(W + 0x3000), 0xbb);
+  // Disabling decode also frees the range.
+  programBar(root, sb, W + 0x2000);
+  assert.equal(b.config.bar(0)!.mappedAt, null);
+  programBar(root, sa, W + 0x2000, 0);
+  assert.equal(b.config.bar(0)!.mappedAt, W + 0x2000);
+  assert.equal(at(W + 0x2000), 0xbb);
+});
+
+test('a BAR over a range the root reserves (ECAM, or one given) does not decode', () => {
+  const root = new PciRoot({ warn: () => {}, reserved: [{ space: 'mem', base: 0xfec0_0000, size: 0x1000, name: 'IOAPIC' }] });
+  const fn = new TestFunction();
+  const slot = root.addDevice(fn);
+  programBar(root, slot, 0xe000_0000);
+  assert.equal(fn.config.bar(0)!.mappedAt, null);
+  programBar(root, slot, 0xfec0_0000);
+  assert.equal(fn.config.bar(0)!.mappedAt, null);
+  programBar(root, slot, 0xfec0_1000);
+  assert.equal(fn.config.bar(0)!.mappedAt, 0xfec0_1000);
+});
+
+test('property: random BAR and COMMAND writes on three functions never leave two mapped BARs overlapping', () => {
+  const W = PCI_MMIO_WINDOW_BASE;
+  const op = fc.record({
+    fn: fc.integer({ min: 0, max: 2 }),
+    // Mostly addresses in a small part of the window, so collisions are common.
+    address: fc.oneof(fc.integer({ min: 0, max: 7 }).map((i) => W + i * 0x800), fc.integer({ min: 0, max: 0xffff_ffff })),
+    command: fc.constantFrom(PciCommand.MEMORY_SPACE, 0, PciCommand.MEMORY_SPACE | PciCommand.IO_SPACE),
+    sizing: fc.boolean(),
+  });
+  fc.assert(fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+    const root = new PciRoot({ warn: () => {} });
+    const fns = [new TestFunction(), new TestFunction(), new TestFunction()];
+    fns.forEach((f, i) => { f.barBytes[0] = i + 1; });
+    const slots = fns.map((f) => root.addDevice(f));
+    for (const o of ops) {
+      if (o.sizing) {
+        cf8(root, 0x8000_0000 | (slots[o.fn]! << 11) | PciReg.BAR0);
+        root.configIo.write(4, bytes(4, 0xffff_ffff));
+      }
+      programBar(root, slots[o.fn]!, o.address, o.command);
+      const mapped = fns.map((f, i) => ({ i, at: f.config.bar(0)!.mappedAt })).filter((m) => m.at !== null);
+      for (const m of mapped) for (const n of mapped) {
+        if (m.i !== n.i) assert.ok(m.at! + 0x1000 <= n.at! || n.at! + 0x1000 <= m.at!, `BARs of ${m.i} and ${n.i} overlap`);
+      }
+      // The decoders match the mappings: each mapped BAR answers, in the window.
+      for (const m of mapped) {
+        if (m.at! < W || m.at! >= W + PCI_MMIO_WINDOW_SIZE) continue;
+        const d = new Uint8Array(1);
+        root.readMmio(m.at!, d);
+        assert.equal(d[0], m.i + 1);
+      }
+    }
+    // Everything that could decode, does, once nothing is in the way: no BAR stays refused without a clash.
+    for (const f of fns) {
+      const bar = f.config.bar(0)!;
+      if (!bar.refused) continue;
+      const clash = fns.some((g) => g !== f && g.config.bar(0)!.mappedAt !== null && Math.abs(g.config.bar(0)!.mappedAt! - bar.address) < 0x1000)
+        || (bar.address >= 0xe000_0000 && bar.address < 0xe010_0000);
+      assert.ok(clash, 'a refused BAR has a reason');
+    }
+  }), { numRuns: 300 });
 });

@@ -10,12 +10,22 @@
  * VMM and devices re-register ioeventfds there). Absent functions read as
  * all ones (vendor 0xFFFF), writes to them are dropped, and reads of
  * unclaimed window addresses return all ones (master abort).
+ *
+ * Overlapping BARs (PCI 3.0 §6.2.5.1 leaves the result undefined) are
+ * refused: a BAR that a guest programs over another function's BAR, or
+ * over a range the root reserves (ECAM, the config ports), stays unmapped
+ * (no decoder, no ioeventfds) until it is moved somewhere free or the
+ * other BAR moves away. Each function logs at most one line a minute about it.
  */
 import type { BusDevice } from '../../bus/bus.js';
-import type { BarChange } from './config-space.js';
+import type { BarChange, BarKind } from './config-space.js';
 import type { PciDevice } from './device.js';
 import { PciHostBridge } from './host-bridge.js';
-import { HOST_BRIDGE_SLOT, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_SIZE, PCI_SLOTS } from './layout.js';
+import {
+  HOST_BRIDGE_SLOT, PCI_CONFIG_IO_LENGTH, PCI_CONFIG_IO_PORT, PCI_ECAM_BASE, PCI_ECAM_SIZE, PCI_MMIO_WINDOW_BASE,
+  PCI_MMIO_WINDOW_SIZE, PCI_SLOTS,
+} from './layout.js';
+import * as log from '../../util/log.js';
 
 /** CONFIG_ADDRESS bit 31: CONFIG_DATA accesses become config cycles. */
 const CONFIG_ENABLE = 0x8000_0000;
@@ -28,7 +38,22 @@ const RESET_CPU = 0x4;
 export interface PciRootOptions {
   /** The memory BAR window (default PCI_MMIO_WINDOW_BASE/SIZE). */
   mmioWindow?: { base: number; size: number };
+  /** Ranges no BAR may decode over, besides ECAM and the config ports (e.g. the IOAPIC). */
+  reserved?: readonly ReservedRange[];
+  /** Where refused decodes are reported (default: the operator log at warn). */
+  warn?: (message: string) => void;
 }
+
+/** An address range owned by something other than a BAR. */
+export interface ReservedRange {
+  space: 'mem' | 'io';
+  base: number;
+  size: number;
+  name: string;
+}
+
+/** At most one line about refused decodes per function per interval. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 interface Decoder {
   start: number;
@@ -43,6 +68,12 @@ export class PciRoot {
   readonly #slots: Array<PciDevice | undefined> = new Array(PCI_SLOTS).fill(undefined);
   readonly #listeners: PciBarListener[] = [];
   #decoders: Decoder[] = [];
+  readonly #reserved: ReservedRange[];
+  readonly #warn: (message: string) => void;
+  /** Per function: when its last refusal line was logged, and refusals since. */
+  readonly #refusalLog = new Map<PciDevice, { at: number; suppressed: number }>();
+  #settling = false;
+  #settleAgain = false;
   readonly windowBase: number;
   readonly windowSize: number;
   /** Configuration mechanism #1: register at PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH ports. */
@@ -55,6 +86,12 @@ export class PciRoot {
   constructor(options: PciRootOptions = {}) {
     this.windowBase = options.mmioWindow?.base ?? PCI_MMIO_WINDOW_BASE;
     this.windowSize = options.mmioWindow?.size ?? PCI_MMIO_WINDOW_SIZE;
+    this.#reserved = [
+      { space: 'mem', base: PCI_ECAM_BASE, size: PCI_ECAM_SIZE, name: 'ECAM' },
+      { space: 'io', base: PCI_CONFIG_IO_PORT, size: PCI_CONFIG_IO_LENGTH, name: 'PCI config ports' },
+      ...(options.reserved ?? []),
+    ];
+    this.#warn = options.warn ?? log.warn;
     this.configIo = new PciConfigIo(this);
     this.ecam = new PciEcam(this);
     this.mmioWindow = new PciMmioWindow(this);
@@ -70,7 +107,10 @@ export class PciRoot {
     device.config.onBarChange((change) => {
       this.#rebuildDecoders();
       for (const l of this.#listeners) l(at, device, change);
+      // A BAR left a range: BARs refused because of it may decode now.
+      if (change.from !== null) this.#settle();
     });
+    device.config.setDecodeArbiter((bar, addr) => this.#mayDecode(device, bar, addr));
     this.#rebuildDecoders();
     return at;
   }
@@ -129,6 +169,61 @@ export class PciRoot {
   #decoderAt(addr: number): Decoder | undefined {
     for (const d of this.#decoders) if (addr >= d.start && addr < d.end) return d;
     return undefined;
+  }
+
+  /** May `device`'s BAR decode at [addr, addr + size)? Not over a reserved range or another mapped BAR. */
+  #mayDecode(device: PciDevice, bar: { index: number; kind: BarKind; size: number }, addr: number): boolean {
+    const space = bar.kind === 'io' ? 'io' : 'mem';
+    const end = addr + bar.size;
+    let clash: string | undefined;
+    for (const r of this.#reserved) {
+      if (r.space === space && addr < r.base + r.size && r.base < end) {
+        clash = r.name;
+        break;
+      }
+    }
+    for (const other of this.#slots) {
+      if (!other || clash) continue;
+      for (const b of other.config.bars()) {
+        if ((other === device && b.index === bar.index) || b.mappedAt === null || (b.kind === 'io') !== (space === 'io')) continue;
+        if (addr < b.mappedAt + b.size && b.mappedAt < end) {
+          clash = `${other.name} BAR ${b.index}`;
+          break;
+        }
+      }
+    }
+    if (clash === undefined) return true;
+    this.#logRefusal(device, `${device.name}: BAR ${bar.index} at 0x${addr.toString(16)}+0x${bar.size.toString(16)} overlaps ${clash}; it does not decode while it overlaps`);
+    return false;
+  }
+
+  #logRefusal(device: PciDevice, message: string): void {
+    const now = Date.now();
+    const entry = this.#refusalLog.get(device);
+    if (entry && now - entry.at < REFUSAL_LOG_INTERVAL_MS) {
+      entry.suppressed++;
+      return;
+    }
+    const more = entry && entry.suppressed > 0 ? ` (${entry.suppressed} more refused since the last line)` : '';
+    this.#refusalLog.set(device, { at: now, suppressed: 0 });
+    this.#warn(message + more);
+  }
+
+  /** Lets every function re-try refused decodes until nothing changes. */
+  #settle(): void {
+    if (this.#settling) {
+      this.#settleAgain = true;
+      return;
+    }
+    this.#settling = true;
+    try {
+      do {
+        this.#settleAgain = false;
+        for (const device of this.#slots) if (device?.config.bars().some((b) => b.refused)) device.config.recheckMappings();
+      } while (this.#settleAgain);
+    } finally {
+      this.#settling = false;
+    }
   }
 
   #rebuildDecoders(): void {

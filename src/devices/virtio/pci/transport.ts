@@ -513,19 +513,39 @@ export class VirtioPciDevice implements PciDevice {
     if (change.to !== null) this.#registerIoeventfds(change.to);
   }
 
+  /**
+   * Registers every queue's notify address at `base`. If the hypervisor
+   * refuses one (EEXIST: something else already listens there), none stays
+   * registered and kicks reach the backend through MMIO exits instead; the
+   * error never escapes the config write that moved the BAR.
+   */
   #registerIoeventfds(base: number): void {
     const { ioeventfds, queueEventFds } = this.#options;
     if (!ioeventfds || !queueEventFds) return;
-    queueEventFds.forEach((fd, q) => ioeventfds.register(notifyAddress(base, q), 2, fd));
-    this.#ioeventfdBase = base;
+    let done = 0;
+    try {
+      for (; done < queueEventFds.length; done++) ioeventfds.register(notifyAddress(base, done), 2, queueEventFds[done]!);
+      this.#ioeventfdBase = base;
+    } catch (err) {
+      this.#logger.warn(`${this.name}: ioeventfd at 0x${notifyAddress(base, done).toString(16)} refused (${(err as Error).message}); queue notifications take the slow path`);
+      for (let q = 0; q < done; q++) this.#unregisterOne(ioeventfds, notifyAddress(base, q), queueEventFds[q]!);
+    }
   }
 
   #unregisterIoeventfds(): void {
     const { ioeventfds, queueEventFds } = this.#options;
     const base = this.#ioeventfdBase;
     if (!ioeventfds || !queueEventFds || base === null) return;
-    queueEventFds.forEach((fd, q) => ioeventfds.unregister(notifyAddress(base, q), 2, fd));
     this.#ioeventfdBase = null;
+    queueEventFds.forEach((fd, q) => this.#unregisterOne(ioeventfds, notifyAddress(base, q), fd));
+  }
+
+  #unregisterOne(ioeventfds: IoEventFdRegistrar, addr: number, fd: number): void {
+    try {
+      ioeventfds.unregister(addr, 2, fd);
+    } catch (err) {
+      this.#logger.warn(`${this.name}: removing the ioeventfd at 0x${addr.toString(16)} failed: ${(err as Error).message}`);
+    }
   }
 }
 
