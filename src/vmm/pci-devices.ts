@@ -69,7 +69,6 @@ export class PciDevices {
     const vectors = backend.queueMaxSizes.length + 1;
     const vectorEventFds = Array.from({ length: vectors }, () => createEventFd());
     const vm = this.#vm;
-    const irq = intxIrqForSlot(slot);
     const transport = new VirtioPciDevice({
       backend,
       name: backend.name,
@@ -79,7 +78,7 @@ export class PciDevices {
         register: (addr, len, eventFd) => vm.ioeventfd({ eventFd, addr: BigInt(addr), len }),
         unregister: (addr, len, eventFd) => vm.ioeventfd({ eventFd, addr: BigInt(addr), len, deassign: true }),
       },
-      intx: { irq, setLevel: (level) => vm.setIrqLine(irq, level) },
+      intx: this.intxFor(slot),
       logger: deviceLogger(backend.name),
     });
     this.root.addDevice(transport, slot);
@@ -88,6 +87,12 @@ export class PciDevices {
     const fn = { spec, transport, backend, vectorEventFds };
     this.functions.push(fn);
     return fn;
+  }
+
+  /** The INTx wiring of the function in `slot`: its legacy IRQ and how it drives that line. */
+  intxFor(slot: number): { irq: number; setLevel: (level: boolean) => void } {
+    const irq = intxIrqForSlot(slot);
+    return { irq, setLevel: (level) => this.#vm.setIrqLine(irq, level) };
   }
 
   /** Removes ioeventfds and irqfds and stops the device threads; before the VM fd closes. */
