@@ -11,6 +11,7 @@ import { PciRoot } from '../devices/pci/root.js';
 import { BarAllocator } from '../devices/pci/bar-allocator.js';
 import { KvmMsiRouting } from '../devices/pci/kvm-routing.js';
 import { createEventFd } from '../devices/pci/eventfd.js';
+import { SharedIrqLines } from '../devices/pci/irq-line.js';
 import { PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, PCI_ECAM_BASE, PCI_ECAM_SIZE, intxIrqForSlot, HOST_BRIDGE_SLOT } from '../devices/pci/layout.js';
 import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
 import { ThreadedVirtioBackend } from '../devices/virtio/pci/device-worker.js';
@@ -44,6 +45,8 @@ export class PciDevices {
   readonly #vm: Vm;
   readonly #routing: KvmMsiRouting;
   readonly #bars: BarAllocator;
+  /** INTx lines, one per IRQ, shared (ORed) by every function routed to it. */
+  readonly #intxLines: SharedIrqLines;
 
   /** Registers the root complex on the buses; call before vCPUs start (they learn the MMIO ranges once). */
   constructor(vm: Vm, devices: DeviceManager, onResetRequest: () => void) {
@@ -54,6 +57,7 @@ export class PciDevices {
     this.root.configIo.onResetRequest = onResetRequest;
     this.#routing = new KvmMsiRouting(vm, pcGsiRoutes());
     this.#bars = new BarAllocator(this.root.windowBase, this.root.windowSize);
+    this.#intxLines = new SharedIrqLines((irq, level) => vm.setIrqLine(irq, level));
   }
 
   /**
@@ -89,10 +93,14 @@ export class PciDevices {
     return fn;
   }
 
-  /** The INTx wiring of the function in `slot`: its legacy IRQ and how it drives that line. */
+  /**
+   * The INTx wiring of the function in `slot`: its legacy IRQ and its own
+   * source on that IRQ's shared line, so functions that share the IRQ are
+   * ORed (PCI 3.0 §2.2.6) instead of each setting the irqchip's line.
+   */
   intxFor(slot: number): { irq: number; setLevel: (level: boolean) => void } {
-    const irq = intxIrqForSlot(slot);
-    return { irq, setLevel: (level) => this.#vm.setIrqLine(irq, level) };
+    const source = this.#intxLines.source(intxIrqForSlot(slot));
+    return { irq: source.irq, setLevel: (level) => source.set(level) };
   }
 
   /** Removes ioeventfds and irqfds and stops the device threads; before the VM fd closes. */

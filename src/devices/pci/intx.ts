@@ -1,6 +1,7 @@
 /**
  * A function's INTx# line (PCI 3.0 §2.2.6), wired to a legacy IRQ of the
- * in-kernel PIC/IOAPIC: level-sensitive and shared in principle, asserted
+ * in-kernel PIC/IOAPIC: level-sensitive and shared (the VMM gives each
+ * function its own source on a SharedIrqLine, irq-line.ts), asserted
  * while the device has an interrupt reason and deasserted when the driver
  * acknowledges it. The Interrupt Disable command bit masks the line and
  * the Interrupt Status bit mirrors the device's request (§6.2.2, §6.2.3).
@@ -15,7 +16,7 @@ export class PciIntx {
   #requested = false;
   #level = false;
 
-  /** `setLevel` drives the IRQ line (Vm.setIrqLine(irq, level) in the VMM). */
+  /** `setLevel` drives this function's contribution to the line (a SharedIrqLine source in the VMM). */
   constructor(config: PciConfigSpace, irq: number, setLevel: (level: boolean) => void) {
     this.irq = irq;
     this.#config = config;
