@@ -15,6 +15,7 @@ import { type VmConfig, ExitStatus } from './config.js';
 import { DeviceManager } from './device-manager.js';
 import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
+import { VmPause } from './pause.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
 import type { VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
 import { vcpuDebugInfo } from './debug-info.js';
@@ -287,15 +288,14 @@ export class Machine implements VmController {
 
   // --- VmController: what the control socket may ask of a running VM ---
 
-  #paused = false;
-  #pauseLock: Promise<void> = Promise.resolve();
+  readonly #pause = new VmPause(this.#threads, () => this.#ending);
 
   get name(): string {
     return this.config.name ?? `guest-${process.pid}`;
   }
 
   info(): VmInfo {
-    const state: VmState = this.#ending ? 'stopping' : this.#paused ? 'paused' : 'running';
+    const state: VmState = this.#ending ? 'stopping' : this.#pause.paused ? 'paused' : 'running';
     return { name: this.name, pid: process.pid, state, cpus: this.config.cpus, memBytes: this.config.memBytes, uptimeMs: Date.now() - this.startedAt };
   }
 
@@ -309,7 +309,7 @@ export class Machine implements VmController {
       this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop --force');
       return;
     }
-    if (this.#paused) await this.resume();
+    if (this.#pause.paused) await this.resume();
     this.#legacy.i8042.pressCtrlAltDel();
     const timer = setTimeout(() => {
       log.warn(`the guest did not power off within ${graceMs / 1000} s of tkvm stop: stopping it`);
@@ -320,19 +320,11 @@ export class Machine implements VmController {
 
   /** Parks every vCPU outside KVM_RUN; idempotent. */
   async pause(): Promise<void> {
-    await this.#serialize(async () => {
-      if (this.#paused || this.#ending) return;
-      await Promise.all(this.#threads.map((t) => t.pause()));
-      this.#paused = true;
-    });
+    await this.#pause.pause();
   }
 
   async resume(): Promise<void> {
-    await this.#serialize(async () => {
-      if (!this.#paused) return;
-      this.#threads.forEach((t) => t.resume());
-      this.#paused = false;
-    });
+    await this.#pause.resume();
   }
 
   /** Registers need the vCPU outside KVM_RUN (vCPU ioctls wait for it), so the VM is paused around the read. */
@@ -361,20 +353,7 @@ export class Machine implements VmController {
     this.#legacy?.serial.enqueueInput(new TextEncoder().encode(key));
   }
 
-  async #whilePaused<T>(fn: () => T): Promise<T> {
-    const wasPaused = this.#paused;
-    await this.pause();
-    try {
-      return fn();
-    } finally {
-      if (!wasPaused) await this.resume();
-    }
-  }
-
-  /** Pause and resume must not interleave (two clients at once). */
-  #serialize(fn: () => Promise<void>): Promise<void> {
-    const next = this.#pauseLock.then(fn, fn);
-    this.#pauseLock = next.catch(() => {});
-    return next;
+  #whilePaused<T>(fn: () => T): Promise<T> {
+    return this.#pause.whileParked(fn);
   }
 }
