@@ -2,7 +2,9 @@
  * The block of shared memory between the VMM and one vCPU thread: what the
  * VMM wants (run, pause, stop), what the vCPU is doing, its thread id for
  * kicks, and its exit counters. Only the vCPU thread writes the counters.
+ * The park and the waits for a state go through util/sync.ts.
  */
+import { parkWhile, publish, waitForAsync } from '../util/sync.js';
 
 export const enum VcpuCommand {
   Run = 0,
@@ -54,8 +56,7 @@ export class VcpuControl {
 
   /** Sets the command and wakes a vCPU parked in waitWhilePaused(). */
   setCommand(cmd: VcpuCommand): void {
-    Atomics.store(this.#ints, CMD, cmd);
-    Atomics.notify(this.#ints, CMD);
+    publish(this.#ints, CMD, cmd);
   }
 
   get state(): VcpuRunState {
@@ -63,8 +64,13 @@ export class VcpuControl {
   }
 
   setState(state: VcpuRunState): void {
-    Atomics.store(this.#ints, STATE, state);
-    Atomics.notify(this.#ints, STATE);
+    publish(this.#ints, STATE, state);
+  }
+
+  /** Main-thread side: resolves when the state is no longer `from`, or after `timeoutMs`. */
+  async stateChange(from: VcpuRunState, timeoutMs: number): Promise<void> {
+    const w = waitForAsync(this.#ints, STATE, from, timeoutMs);
+    if (w.async) await w.value;
   }
 
   get tid(): number {
@@ -75,9 +81,9 @@ export class VcpuControl {
     Atomics.store(this.#ints, TID, tid);
   }
 
-  /** vCPU side: blocks while the command is Pause. */
+  /** vCPU side: parks while the command is Pause. */
   waitWhilePaused(): void {
-    while (Atomics.load(this.#ints, CMD) === VcpuCommand.Pause) Atomics.wait(this.#ints, CMD, VcpuCommand.Pause, 1000);
+    parkWhile(this.#ints, CMD, VcpuCommand.Pause, 'vCPU parked while paused');
   }
 
   /** Hot path: counters are indexed by number to avoid a lookup per exit. */

@@ -6,6 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { kickThread } from '../sys/signals.js';
+import { TkvmError } from '../util/errors.js';
 import { VcpuCommand, VcpuControl, VcpuRunState } from './vcpu-control.js';
 import type { VcpuThreadInit, VcpuThreadMessage } from './vcpu-thread.js';
 import { takeVcpuWorker } from './vcpu-workers.js';
@@ -45,11 +46,15 @@ export class VcpuHandle {
     if (tid > 0 && this.control.state !== VcpuRunState.Stopped) kickThread(tid);
   }
 
-  /** Asks the vCPU to park and resolves once it has (or has stopped). */
-  async pause(): Promise<void> {
+  /**
+   * Asks the vCPU to park and resolves once it has (or has stopped); rejects
+   * with ERR_VCPU_PAUSE_TIMEOUT if it has not within `timeoutMs`, leaving the
+   * command at Pause (the caller resumes or stops it).
+   */
+  async pause(timeoutMs = 2000): Promise<void> {
     this.control.setCommand(VcpuCommand.Pause);
     this.kick();
-    await this.#until((s) => s === VcpuRunState.Paused || s === VcpuRunState.Stopped);
+    await this.#until((s) => s === VcpuRunState.Paused || s === VcpuRunState.Stopped, timeoutMs);
   }
 
   resume(): void {
@@ -78,12 +83,13 @@ export class VcpuHandle {
     return this.control.state;
   }
 
-  async #until(pred: (s: VcpuRunState) => boolean, timeoutMs = 2000): Promise<void> {
+  /** Waits for a state, kicking the thread again every few ms in case a kick was missed. */
+  async #until(pred: (s: VcpuRunState) => boolean, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!pred(this.control.state)) {
-      if (Date.now() > deadline) throw new Error(`vCPU ${this.id} did not respond within ${timeoutMs} ms`);
+    for (let state = this.control.state; !pred(state); state = this.control.state) {
+      if (Date.now() > deadline) throw new TkvmError('ERR_VCPU_PAUSE_TIMEOUT', `vCPU ${this.id} did not respond within ${timeoutMs} ms`);
       this.kick();
-      await sleep(1);
+      await this.control.stateChange(state, 5);
     }
   }
 }
