@@ -76,6 +76,11 @@ test('list, pause/resume, debug and stop a running guest', async (t) => {
   const rip = Number(cpus[0]!.regs.rip);
   assert.ok(rip >= 0x200000 && rip < 0x210000, `RIP 0x${rip.toString(16)}`);
   assert.ok(cpus[0]!.codeAtRip);
+  // debug did not undo the pause (defect 6)
+  const listAfterDebug = JSON.parse((await runTkvm(['list', '--json'], { env })).stdout) as Array<{ name: string; state: string }>;
+  assert.equal(listAfterDebug.find((v) => v.name === name)?.state, 'paused');
+  await sleep(300);
+  assert.equal(counterValues(vm.stdout).length, frozen, 'counter moved after debug on a paused VM');
 
   // resume: it moves again
   const resumed = await runTkvm(['resume', name], { env });
