@@ -223,13 +223,18 @@ function report(r: LockdepReport): void {
   log.error(`lockdep: ${r.message}\n  ${r.sites.join('\n  ')}`);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type Boundary = Function;
+
 /**
- * The caller's site: the first stack frames outside this module and
- * sync.ts, as "fn (file:line:col)" joined by " < ".
+ * The caller's site: the first stack frames below `boundary` (the sync.ts
+ * entry point that was called; a bundle renames files, so frames are cut by
+ * function), as "fn (file:line:col)" joined by " < ".
  */
-export function callerSite(): string {
-  const stack = new Error().stack ?? '';
-  const frames = stack.split('\n').slice(1).map((l) => l.trim().replace(/^at /, ''))
+export function callerSite(boundary?: Boundary): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, boundary ?? callerSite);
+  const frames = (holder.stack ?? '').split('\n').slice(1).map((l) => l.trim().replace(/^at /, ''))
     .filter((l) => !/[/\\]util[/\\](sync|lockdep)\.[jt]s/.test(l));
   return frames.slice(0, 3).join(' < ') || '(unknown site)';
 }
@@ -244,8 +249,8 @@ export function lockClass(name: string): number {
  * this thread holds and reports a cycle or a recursive acquisition.
  * Returns the acquisition site, to be passed to `acquired`.
  */
-export function beforeLock(cls: number): string {
-  const site = callerSite();
+export function beforeLock(cls: number, boundary: Boundary): string {
+  const site = callerSite(boundary);
   if (cls < 0) return site;
   const reg = theRegistry();
   for (let i = 0; i < heldClass.length; i++) {
@@ -286,7 +291,7 @@ export function acquired(cls: number, site: string): void {
   heldSite.push(site);
 }
 
-export function released(cls: number, name: string): void {
+export function released(cls: number, name: string, boundary: Boundary): void {
   for (let i = heldClass.length - 1; i >= 0; i--) {
     if (heldClass[i] === cls) {
       heldClass.splice(i, 1);
@@ -294,21 +299,22 @@ export function released(cls: number, name: string): void {
       return;
     }
   }
-  report({ kind: 'recursive', message: `lock "${name}" released by a thread that does not hold it`, sites: [`at ${callerSite()}`] });
+  report({ kind: 'recursive', message: `lock "${name}" released by a thread that does not hold it`, sites: [`at ${callerSite(boundary)}`] });
 }
 
 /** Before a blocking wait: reports each lock held across it (once per lock class). */
-export function beforeWait(site: string | undefined): void {
+export function beforeWait(site: string | undefined, boundary: Boundary): void {
   if (heldClass.length === 0) return;
   const reg = theRegistry();
-  const where = site ?? callerSite();
+  const stack = callerSite(boundary);
+  const where = site !== undefined ? `${site} (${stack})` : stack;
   for (let i = 0; i < heldClass.length; i++) {
     const cls = heldClass[i]!;
     if (cls < 0 || !reg.firstWaitReport(cls)) continue;
     report({
       kind: 'held-across-wait',
       message: `possible deadlock: lock "${reg.className(cls)}" is held across a blocking wait`,
-      sites: [`held:    taken at ${heldSite[i]}`, `waiting: at ${where}${site !== undefined ? ` (${callerSite()})` : ''}`],
+      sites: [`held:    taken at ${heldSite[i]}`, `waiting: at ${where}`],
     });
   }
 }

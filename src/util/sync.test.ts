@@ -43,8 +43,8 @@ test('lockdep catches ABBA across two workers, before anything deadlocks, naming
   assert.equal(r.kind, 'order-cycle');
   assert.match(r.message, new RegExp(`"${b}" → "${a}" here, but "${a}" → "${b}" before`));
   const sites = r.sites.join('\n');
-  assert.match(sites, /takeBThenA/, 'the site of this order');
-  assert.match(sites, /takeAThenB/, 'the site of the earlier order, seen in the other worker');
+  assert.match(sites, /taken at takeBThenA .*\n.*at takeBThenA /, 'the sites of this order, starting at the caller');
+  assert.match(sites, /taken at takeAThenB .*\n.*taken at takeAThenB /, 'the sites of the earlier order, seen in the other worker');
   // Reported once: the same pattern again says nothing more.
   assert.deepEqual(await runWorker({ scenario: 'take-b-then-a', sab, names: [a!, b!] }), []);
 });
@@ -61,7 +61,7 @@ test('lockdep reports a lock held across a blocking wait, with the lock and the 
   assert.equal(reports.length, 1, JSON.stringify(reports));
   assert.equal(reports[0]!.kind, 'held-across-wait');
   const sites = reports[0]!.sites.join('\n');
-  assert.match(sites, /holdAcrossWait/);
+  assert.match(sites, /taken at holdAcrossWait /);
   assert.match(sites, /the test worker waits for its partner/);
 });
 

@@ -46,7 +46,7 @@ export class SharedMutex {
     const c = this.#cell;
     if (LOCKDEP) {
       const cls = this.#cls();
-      const site = beforeLock(cls); // before blocking: the pattern is reported even if this deadlocks
+      const site = beforeLock(cls, SharedMutex.prototype.lock); // before blocking: the pattern is reported even if this deadlocks
       if (Atomics.compareExchange(c, 0, UNLOCKED, LOCKED) !== UNLOCKED) this.#lockContended();
       acquired(cls, site);
       return;
@@ -57,13 +57,13 @@ export class SharedMutex {
   /** Takes the lock if it is free; never blocks (and so adds no order edge). */
   tryLock(): boolean {
     const ok = Atomics.compareExchange(this.#cell, 0, UNLOCKED, LOCKED) === UNLOCKED;
-    if (ok && LOCKDEP) acquired(this.#cls(), callerSite()); // cannot deadlock, but later locks order after it
+    if (ok && LOCKDEP) acquired(this.#cls(), callerSite(SharedMutex.prototype.tryLock)); // cannot deadlock, but later locks order after it
     return ok;
   }
 
   unlock(): void {
     const c = this.#cell;
-    if (LOCKDEP) released(this.#cls(), this.name);
+    if (LOCKDEP) released(this.#cls(), this.name, SharedMutex.prototype.unlock);
     const prev = Atomics.sub(c, 0, 1);
     if (prev === LOCKED) return;
     Atomics.store(c, 0, UNLOCKED);
@@ -97,7 +97,7 @@ export class SharedMutex {
  * reported, naming `site` (or the caller's stack) and the lock's site.
  */
 export function waitFor(cell: Int32Array, index: number, value: number, timeoutMs?: number, site?: string): WaitResult {
-  if (LOCKDEP) beforeWait(site);
+  if (LOCKDEP) beforeWait(site, waitFor);
   return Atomics.wait(cell, index, value, timeoutMs ?? Infinity);
 }
 

@@ -4,6 +4,8 @@
  * overlaps the main thread's. This module imports nothing heavy on purpose.
  */
 import { Worker } from 'node:worker_threads';
+// With TKVM_LOCKDEP=1 this creates the shared lock registry, which only workers spawned after it inherit.
+import '../util/lockdep.js';
 
 const THREAD_URL = new URL('./vcpu-thread.js', import.meta.url);
 const prespawned = new Map<number, Worker>();
