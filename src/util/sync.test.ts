@@ -22,9 +22,9 @@ function names(...base: string[]): string[] {
   return base.map((b) => `${b}-${unique}`);
 }
 
-function runWorker(init: ScenarioInit): Promise<LockdepReport[]> {
+function runWorker(init: ScenarioInit, env: NodeJS.ProcessEnv = process.env): Promise<LockdepReport[]> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: init });
+    const w = new Worker(WORKER, { workerData: init, env });
     let reports: LockdepReport[] | undefined;
     w.once('message', (m: { reports: LockdepReport[] }) => { reports = m.reports; });
     w.once('error', reject);
@@ -47,6 +47,14 @@ test('lockdep catches ABBA across two workers, before anything deadlocks, naming
   assert.match(sites, /taken at takeAThenB .*\n.*taken at takeAThenB /, 'the sites of the earlier order, seen in the other worker');
   // Reported once: the same pattern again says nothing more.
   assert.deepEqual(await runWorker({ scenario: 'take-b-then-a', sab, names: [a!, b!] }), []);
+});
+
+test('with TKVM_LOCKDEP unset nothing is validated: the same ABBA passes silently', async () => {
+  const sab = locksBuffer(2);
+  const n = names('quiet-a', 'quiet-b');
+  const off = { ...process.env, TKVM_LOCKDEP: '' };
+  assert.deepEqual(await runWorker({ scenario: 'take-a-then-b', sab, names: n }, off), []);
+  assert.deepEqual(await runWorker({ scenario: 'take-b-then-a', sab, names: n }, off), []);
 });
 
 test('lockdep reports nothing for a consistent order, in any number of threads', async () => {
