@@ -26,6 +26,7 @@
 import { isMainThread, type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import * as sys from '../../../sys/libc.js';
 import { GuestMemory, type SharedGuestMemory } from '../../../memory/guest-memory.js';
+import { publish, wake } from '../../../util/sync.js';
 import { writeEventFd } from '../../pci/eventfd.js';
 import type { SplitQueue } from '../queue/split.js';
 import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
@@ -395,8 +396,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
   }
 
   #ack(seq: number): void {
-    Atomics.store(this.#control, ControlWord.ACK, seq);
-    Atomics.notify(this.#control, ControlWord.ACK);
+    publish(this.#control, ControlWord.ACK, seq);
   }
 
   #shutdown(): void {
@@ -416,7 +416,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
 function markDead(init: DeviceThreadInit): void {
   const control = new Int32Array(init.control);
   Atomics.store(control, ControlWord.DEAD, 1);
-  Atomics.notify(control, ControlWord.ACK);
+  wake(control, ControlWord.ACK);
 }
 
 function main(init: DeviceThreadInit): void {

@@ -19,6 +19,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import * as sys from '../../../sys/libc.js';
 import type { SharedGuestMemory } from '../../../memory/guest-memory.js';
 import { TkvmError } from '../../../util/errors.js';
+import { waitFor } from '../../../util/sync.js';
 import { createEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { DeviceLogger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -234,7 +235,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
         reported = true;
         this.#logger.warn(`${this.name}: still waiting for the device thread to finish ${what}`);
       }
-      Atomics.wait(this.#control, ControlWord.ACK, acked, 1000);
+      waitFor(this.#control, ControlWord.ACK, acked, 1000, `${this.name}: ${what}`);
     }
   }
 
