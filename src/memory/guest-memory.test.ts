@@ -52,6 +52,7 @@ test('allocated memory is shareable and seen through a second instance', (t) => 
   try {
     mem = GuestMemory.allocate([{ guestBase: 0, size: 2 * MiB }]);
   } catch (err) {
+    if (process.env['CI'] === 'true') throw err;
     t.skip(`mmap unavailable: ${(err as Error).message}`);
     return;
   }

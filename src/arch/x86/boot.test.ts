@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -196,22 +196,3 @@ test('property: a truncated or corrupted bzImage only ever fails with a TkvmErro
   ), { numRuns: 1500 });
 });
 
-/** A real distribution kernel, when the machine has one (not a KVM test). */
-function findRealKernel(): string | undefined {
-  const env = process.env.TKVM_TEST_BZIMAGE;
-  if (env) return env;
-  if (!existsSync('/boot')) return undefined;
-  const name = readdirSync('/boot').find((n) => /^vmlinuz/.test(n));
-  return name ? join('/boot', name) : undefined;
-}
-
-const realKernel = findRealKernel();
-test('a real bzImage parses and loads', { skip: realKernel ? false : 'no /boot/vmlinuz* and TKVM_TEST_BZIMAGE unset' }, () => {
-  const memBytes = 512 * MiB;
-  const mem = memory(memBytes);
-  const boot = loadGuest(mem, { kernelPath: realKernel!, cmdline: 'console=ttyS0', memBytes });
-  assert.equal(boot.kind, 'bzimage');
-  assert.equal(boot.entry, 0x100200n);
-  assert.ok(mem.read16(ZERO_PAGE_ADDR + 0x206) >= 0x020c);
-  assert.ok(boot.layout.kernelEnd > 0x100000);
-});

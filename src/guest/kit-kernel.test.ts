@@ -1,0 +1,40 @@
+/**
+ * Real bzImages through the boot loader (not a KVM test): the default
+ * guest kit's kernel always (it is built when missing, as CI builds it for
+ * the Linux tests anyway), and a distribution kernel too where the machine
+ * has one (/boot/vmlinuz*, or TKVM_TEST_BZIMAGE).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadGuest } from '../arch/x86/boot.js';
+import { MiB, ramRegions, ZERO_PAGE_ADDR } from '../arch/x86/layout.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { ensureDefaultGuest } from './default-guest.js';
+
+function distributionKernel(): string | undefined {
+  const env = process.env['TKVM_TEST_BZIMAGE'];
+  if (env) return env;
+  if (!existsSync('/boot')) return undefined;
+  const name = readdirSync('/boot').find((n) => /^vmlinuz/.test(n));
+  return name ? join('/boot', name) : undefined;
+}
+
+test('real bzImages (the kit\'s, and a distribution kernel where present) parse and load', { timeout: 30 * 60_000 }, async () => {
+  const kit = await ensureDefaultGuest();
+  const kernels = [kit.kernel, distributionKernel()].filter((k): k is string => k !== undefined);
+  for (const kernelPath of kernels) {
+    const memBytes = 512 * MiB;
+    const mem = GuestMemory.fromBuffers(ramRegions(memBytes));
+    try {
+      const boot = loadGuest(mem, { kernelPath, cmdline: 'console=ttyS0', memBytes });
+      assert.equal(boot.kind, 'bzimage', kernelPath);
+      assert.equal(boot.entry, 0x100200n, kernelPath);
+      assert.ok(mem.read16(ZERO_PAGE_ADDR + 0x206) >= 0x020c, `${kernelPath}: boot protocol 2.12 or later`);
+      assert.ok(boot.layout.kernelEnd > 0x100000, kernelPath);
+    } finally {
+      mem.close();
+    }
+  }
+});
