@@ -17,11 +17,25 @@ import type { SplitQueue } from './split.js';
  */
 export const DEFERRED = -1;
 
+/**
+ * What one service call may take from a queue before it returns with
+ * `more` set: the device thread then serves its other queues (and its
+ * control requests: stop, reset) before this one again, so one busy queue
+ * or guest cannot starve the rest.
+ */
+export const ROUND_CHAIN_BUDGET = 256;
+export const ROUND_BYTE_BUDGET = 4 << 20;
+
 export interface ServiceOptions {
   /** Stop popping when this returns false (e.g. a receive queue with nothing to deliver). */
   shouldContinue?: () => boolean;
-  /** Most chains handled in one call; the rest wait for the next call (`more`). Default 65536. */
+  /** Most chains handled in one call; the rest wait for the next call (`more`). Default ROUND_CHAIN_BUDGET. */
   budget?: number;
+  /**
+   * Most buffer bytes (readable plus writable) of the chains handled in one
+   * call; the chain that crosses it is still handled. Default ROUND_BYTE_BUDGET.
+   */
+  byteBudget?: number;
   /**
    * Completes (pushes the used entries of) every chain `handle` returned
    * DEFERRED for, and returns how many. Called before the loop re-enables
@@ -65,7 +79,8 @@ export function serviceQueue(
       onError(err instanceof Error ? err : new Error(String(err)), undefined);
     }
   };
-  let budget = options.budget ?? 65536;
+  let budget = options.budget ?? ROUND_CHAIN_BUDGET;
+  let byteBudget = options.byteBudget ?? ROUND_BYTE_BUDGET;
   let completed = 0;
   let fatal: VirtqueueError | null = queue.broken;
   let more = false;
@@ -77,7 +92,7 @@ export function serviceQueue(
         stopped = true;
         break outer;
       }
-      if (budget <= 0) {
+      if (budget <= 0 || byteBudget <= 0) {
         flushDeferred();
         more = queue.availableCount() > 0;
         break outer;
@@ -102,6 +117,7 @@ export function serviceQueue(
       }
       if (!chain) break;
       budget--;
+      byteBudget -= chain.readableLength + chain.writableLength;
       let written: number;
       try {
         written = handle(chain);

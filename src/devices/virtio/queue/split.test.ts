@@ -6,7 +6,7 @@ import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from '../types.js'
 import type { DescriptorChain } from './chain.js';
 import { VirtqueueError } from './errors.js';
 import { type MockBuffer, MockDriver } from './mock-driver.js';
-import { serviceQueue } from './service.js';
+import { ROUND_BYTE_BUDGET, ROUND_CHAIN_BUDGET, serviceQueue } from './service.js';
 import { fenceCount, SplitQueue, vringNeedEvent } from './split.js';
 
 const concat = (parts: Uint8Array[]): Uint8Array => {
@@ -275,4 +275,24 @@ test('a full fence separates each notification store from the load that decides 
     queue.needsNotification();
     assert.equal(fenceCount() - before, 0);
   }
+});
+
+test('one service call takes at most its chain and byte budgets, then reports more (round-robin between queues)', () => {
+  const driver = new MockDriver({ size: 512, dataBytes: 8 << 20 });
+  const queue = driver.createQueue();
+  for (let i = 0; i < ROUND_CHAIN_BUDGET + 44; i++) driver.addChain([{ len: 1, writable: true }]);
+  const first = serviceQueue(queue, () => 0, () => {});
+  assert.equal(first.completed, ROUND_CHAIN_BUDGET);
+  assert.equal(first.more, true);
+  const second = serviceQueue(queue, () => 0, () => {});
+  assert.equal(second.completed, 44);
+  assert.equal(second.more, false);
+  driver.takeUsed();
+
+  // Bytes: 1 MiB chains against a 4 MiB budget; the chain that reaches it is still handled.
+  for (let i = 0; i < 6; i++) driver.addChain([{ len: 1 << 20, writable: true }]);
+  const big = serviceQueue(queue, () => 0, () => {});
+  assert.equal(big.completed, ROUND_BYTE_BUDGET / (1 << 20));
+  assert.equal(big.more, true);
+  assert.equal(serviceQueue(queue, () => 0, () => {}).completed, 6 - ROUND_BYTE_BUDGET / (1 << 20));
 });
