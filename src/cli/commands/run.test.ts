@@ -36,6 +36,7 @@ describe('parseRunArgs', () => {
       memBytes: 512 * 1024 * 1024,
       name: undefined,
       testDevices: false,
+      debugExit: false,
       reportTiming: false,
       logLevel: undefined,
     });
@@ -61,9 +62,16 @@ describe('parseRunArgs', () => {
       memBytes: 1536 * 1024 * 1024,
       name: 'web-1.test_a',
       testDevices: true,
+      debugExit: true,
       reportTiming: true,
       logLevel: 'debug',
     });
+  });
+
+  it('--debug-exit alone, and implied by --test-devices', () => {
+    assert.equal(parseRunArgs(K).debugExit, false);
+    assert.equal(parseRunArgs([...K, '--debug-exit']).debugExit, true);
+    assert.equal(parseRunArgs([...K, '--test-devices']).debugExit, true);
   });
 
   it('accepts an empty command line and option-like values written with =', () => {
