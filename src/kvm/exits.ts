@@ -1,6 +1,9 @@
 /**
- * struct kvm_run decoding: the exit of one KVM_RUN as a discriminated union
- * (Documentation/virt/kvm/api.rst, section 5, "The kvm_run structure").
+ * struct kvm_run decoding (Documentation/virt/kvm/api.rst, section 5, "The
+ * kvm_run structure"). The vCPU loop decodes every exit into one reused
+ * ExitInfo (decodeExitInto): no object, array or BigInt per IO/MMIO exit.
+ * decodeExit gives the same exit as a discriminated union, for the rare
+ * exits and for tools.
  */
 
 export const ExitReason = {
@@ -50,6 +53,77 @@ export type VcpuExit =
   | { kind: 'debug'; exception: number; pc: bigint }
   | { kind: 'hypercall'; nr: bigint }
   | { kind: 'unknown'; reason: number; hardwareReason: bigint };
+
+export type ExitKind = VcpuExit['kind'];
+
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * One exit, decoded in place: its owner keeps one ExitInfo and every KVM_RUN
+ * overwrites it. IO and MMIO exits fill the scalar fields only; the other
+ * exits (which end the VM or are rare) also carry `detail`, allocated.
+ */
+export class ExitInfo {
+  kind: ExitKind = 'unknown';
+  /** KVM_EXIT_IO. */
+  direction: 'in' | 'out' = 'out';
+  port = 0;
+  size = 0;
+  count = 0;
+  /** IO: offset of the data in kvm_run (-1 if KVM reported one at or past 2^32); MMIO: offset of mmio.data. */
+  dataOffset = 0;
+  /** KVM_EXIT_MMIO: guest-physical address, exact below 2^53. */
+  address = 0;
+  len = 0;
+  isWrite = false;
+  /** The full decoded exit for every kind but io, mmio, hlt, interrupted and irq-window-open; null for those. */
+  detail: VcpuExit | null = null;
+}
+
+/** Decodes the exit that KVM_RUN left in kvm_run into `out`, allocating nothing for IO, MMIO, HLT and window exits. */
+export function decodeExitInto(v: DataView, out: ExitInfo): ExitInfo {
+  const reason = v.getUint32(RunOffset.exitReason, true);
+  const u = RunOffset.union;
+  switch (reason) {
+    case ExitReason.IO: {
+      out.kind = 'io';
+      out.direction = v.getUint8(u) === 1 ? 'out' : 'in';
+      out.size = v.getUint8(u + 1);
+      out.port = v.getUint16(u + 2, true);
+      out.count = v.getUint32(u + 4, true);
+      // data_offset is a __u64; an offset past 2^32 is past any kvm_run mapping.
+      out.dataOffset = v.getUint32(u + 12, true) === 0 ? v.getUint32(u + 8, true) : -1;
+      out.detail = null;
+      return out;
+    }
+    case ExitReason.MMIO:
+      out.kind = 'mmio';
+      out.address = v.getUint32(u, true) + v.getUint32(u + 4, true) * TWO_32;
+      out.dataOffset = u + 8;
+      out.len = v.getUint32(u + 16, true);
+      out.isWrite = v.getUint8(u + 20) !== 0;
+      out.detail = null;
+      return out;
+    case ExitReason.HLT:
+      out.kind = 'hlt';
+      out.detail = null;
+      return out;
+    case ExitReason.IRQ_WINDOW_OPEN:
+      out.kind = 'irq-window-open';
+      out.detail = null;
+      return out;
+    case ExitReason.INTR:
+      out.kind = 'interrupted';
+      out.detail = null;
+      return out;
+    default: {
+      const d = decodeExit(v);
+      out.kind = d.kind;
+      out.detail = d;
+      return out;
+    }
+  }
+}
 
 function u64s(v: DataView, offset: number, count: number): bigint[] {
   const out: bigint[] = [];

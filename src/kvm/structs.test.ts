@@ -6,7 +6,7 @@ import {
   REG_NAMES, encodeRegs, decodeRegs, encodeSregs, decodeSregs, encodeFpu, decodeFpu, resetFpu,
   encodeCpuid, decodeCpuid, encodeMsrs, decodeMsrs, type Segment, type Sregs,
 } from './structs.js';
-import { RunOffset, decodeExit, emulationFailureBytes } from './exits.js';
+import { ExitInfo, RunOffset, decodeExit, decodeExitInto, emulationFailureBytes } from './exits.js';
 
 // Sizes and offsets from a C program compiled against <linux/kvm.h> (x86-64).
 test('struct sizes match <linux/kvm.h>', () => {
@@ -111,4 +111,35 @@ test('kvm_run exits decode from their documented offsets', () => {
   run.setUint32(32, 2, true);
   run.setUint32(36, 0, true);
   assert.deepEqual(decodeExit(run), { kind: 'system-event', type: 2, data: [] });
+});
+
+test('decodeExitInto fills one reused ExitInfo with what decodeExit decodes, with plain numbers', () => {
+  const run = new DataView(new ArrayBuffer(4096));
+  const info = new ExitInfo();
+  run.setUint32(RunOffset.exitReason, 2, true); // KVM_EXIT_IO, in, 2 bytes, port 0x64
+  run.setUint8(32, 0);
+  run.setUint8(33, 2);
+  run.setUint16(34, 0x64, true);
+  run.setUint32(36, 3, true);
+  run.setBigUint64(40, 0x1000n, true);
+  assert.equal(decodeExitInto(run, info), info);
+  assert.deepEqual([info.kind, info.direction, info.size, info.port, info.count, info.dataOffset, info.detail], ['io', 'in', 2, 0x64, 3, 0x1000, null]);
+  run.setBigUint64(40, 1n << 32n, true); // an offset no kvm_run mapping has
+  assert.equal(decodeExitInto(run, info).dataOffset, -1);
+
+  run.setUint32(RunOffset.exitReason, 6, true); // KVM_EXIT_MMIO, above 4 GiB
+  run.setBigUint64(32, 0xfe_d000_0004n, true);
+  run.setUint32(48, 8, true);
+  run.setUint8(52, 0);
+  decodeExitInto(run, info);
+  assert.deepEqual([info.kind, info.address, info.dataOffset, info.len, info.isWrite], ['mmio', 0xfe_d000_0004, 40, 8, false]);
+
+  run.setUint32(RunOffset.exitReason, 24, true); // KVM_EXIT_SYSTEM_EVENT: rare, decoded in full
+  run.setUint32(32, 1, true);
+  run.setUint32(36, 0, true);
+  decodeExitInto(run, info);
+  assert.equal(info.kind, 'system-event');
+  assert.deepEqual(info.detail, decodeExit(run));
+  run.setUint32(RunOffset.exitReason, 5, true); // KVM_EXIT_HLT
+  assert.deepEqual([decodeExitInto(run, info).kind, info.detail], ['hlt', null]);
 });

@@ -6,7 +6,7 @@
 import * as sys from '../sys/libc.js';
 import { SysError } from '../sys/errors.js';
 import * as ioc from './ioctls.js';
-import { type VcpuExit, decodeExit, RunOffset } from './exits.js';
+import { ExitInfo, decodeExitInto, RunOffset } from './exits.js';
 import {
   type CpuidEntry, type Fpu, type MsrEntry, type Regs, type Sregs, type VcpuEvents,
   REGS_SIZE, SREGS_SIZE, FPU_SIZE, VCPU_EVENTS_SIZE,
@@ -17,7 +17,7 @@ import {
 export const LAPIC_STATE_SIZE = 1024;
 
 /** Result of one KVM_RUN: an exit, or an interruption by a signal/immediate_exit. */
-export type RunResult = VcpuExit;
+export type RunResult = ExitInfo;
 
 export class Vcpu {
   readonly fd: number;
@@ -28,6 +28,8 @@ export class Vcpu {
   /** Byte view of kvm_run, for PIO data (data_offset) and MMIO data. */
   readonly runBytes: Uint8Array;
   readonly #runPtr: sys.Pointer;
+  /** Overwritten by every runOnce (defect 10: nothing allocated per exit). */
+  readonly #exit = new ExitInfo();
   #closed = false;
 
   constructor(fd: number, id: number, mmapSize: number) {
@@ -41,17 +43,22 @@ export class Vcpu {
   }
 
   /**
-   * One KVM_RUN. Returns the decoded exit; EINTR (a kick, or immediate_exit)
-   * comes back as { kind: 'interrupted' }. Other errors throw.
+   * One KVM_RUN. Returns the decoded exit, in an ExitInfo that the next call
+   * overwrites; EINTR (a kick, or immediate_exit) comes back as kind
+   * 'interrupted'. Other errors throw.
    */
   runOnce(): RunResult {
     const ret = sys.ioctlFast(this.fd, ioc.KVM_RUN, 0);
     if (ret < 0) {
       const errno = sys.lastErrno();
-      if (errno === sys.EINTR || errno === sys.EAGAIN) return { kind: 'interrupted' };
+      if (errno === sys.EINTR || errno === sys.EAGAIN) {
+        this.#exit.kind = 'interrupted';
+        this.#exit.detail = null;
+        return this.#exit;
+      }
       throw new SysError('KVM_RUN', errno, `vCPU ${this.id}`);
     }
-    return decodeExit(this.run);
+    return decodeExitInto(this.run, this.#exit);
   }
 
   /** Makes the next (or current, after a signal) KVM_RUN return at once. */

@@ -9,7 +9,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as sys from '../sys/libc.js';
 import { Vcpu } from '../kvm/vcpu.js';
-import { emulationFailureBytes, SystemEvent, type VcpuExit } from '../kvm/exits.js';
+import { emulationFailureBytes, SystemEvent, type ExitInfo, type VcpuExit } from '../kvm/exits.js';
 import { GuestMemory, type SharedGuestMemory } from '../memory/guest-memory.js';
 import { AccessKind, MailboxClient } from './mailbox.js';
 import { VcpuCommand, VcpuControl, VcpuRunState, EXIT_COUNTERS } from './vcpu-control.js';
@@ -60,6 +60,10 @@ class VcpuLoop {
   readonly #mmioUnclaimed: number;
   readonly #emulated: number;
   readonly #compat: HostCompat;
+  /** Claimed MMIO ranges as [base, end) pairs, scanned without an iterator. */
+  readonly #mmioBounds: Float64Array;
+  /** kvm_run views handed to the mailbox, one per access size (1..8), made again only when the offset moves. */
+  readonly #views: Array<Uint8Array | null> = new Array<Uint8Array | null>(9).fill(null);
 
   constructor(init: VcpuThreadInit) {
     this.#init = init;
@@ -73,6 +77,7 @@ class VcpuLoop {
     this.#mmioUnclaimed = this.#ctl.counterIndex('mmio-unclaimed');
     this.#emulated = this.#ctl.counterIndex('emulated');
     this.#compat = hostCompat(init.hostMode);
+    this.#mmioBounds = new Float64Array(init.mmioRanges.flatMap(([base, length]) => [base, base + length]));
   }
 
   run(): void {
@@ -112,7 +117,7 @@ class VcpuLoop {
   }
 
   /** Handles one exit; returns false when the vCPU must stop. */
-  #handle(exit: VcpuExit): boolean {
+  #handle(exit: ExitInfo): boolean {
     switch (exit.kind) {
       case 'io':
         this.#io(exit);
@@ -126,6 +131,14 @@ class VcpuLoop {
       case 'hlt':
       case 'irq-window-open':
         return true;
+      default:
+        return this.#rare(exit.detail);
+    }
+  }
+
+  /** The exits off the hot path, decoded in full. */
+  #rare(exit: VcpuExit | null): boolean {
+    switch (exit?.kind) {
       case 'shutdown':
         return this.#end(ExitStatus.TRIPLE_FAULT, `triple fault: ${describeVcpuState(this.#vcpu, this.#mem)}`);
       case 'system-event':
@@ -141,9 +154,7 @@ class VcpuLoop {
       }
       case 'fail-entry':
         return this.#end(ExitStatus.FAIL_ENTRY, `KVM entry failed (hardware reason 0x${exit.hardwareReason.toString(16)}): ${describeVcpuState(this.#vcpu, this.#mem)}`);
-      case 'hypercall':
-      case 'debug':
-      case 'unknown':
+      default:
         return this.#end(ExitStatus.INTERNAL_ERROR, `unexpected exit ${JSON.stringify(exit, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}: ${describeVcpuState(this.#vcpu, this.#mem)}`);
     }
   }
@@ -214,34 +225,46 @@ class VcpuLoop {
     return false;
   }
 
-  #io(exit: Extract<VcpuExit, { kind: 'io' }>): void {
-    const { port, size, count, direction } = exit;
+  /** A view of kvm_run bytes [off, off + size) for the mailbox, reused while the offset stays put (it does for PIO and MMIO). */
+  #view(off: number, size: number): Uint8Array {
+    const v = this.#views[size];
+    if (v !== null && v !== undefined && v.byteOffset === off) return v;
+    const fresh = this.#vcpu.runBytes.subarray(off, off + size);
+    this.#views[size] = fresh;
+    return fresh;
+  }
+
+  #io(exit: ExitInfo): void {
+    const port = exit.port;
+    const size = exit.size;
+    const count = exit.count;
+    const dataOffset = exit.dataOffset;
     const run = this.#vcpu.runBytes;
     const bytes = size * count;
-    if (exit.dataOffset < 0 || exit.dataOffset + bytes > run.length) return; // never trust the layout blindly
-    const isIn = direction === 'in';
+    if (size === 0 || size > 4 || dataOffset < 0 || dataOffset + bytes > run.length) return; // never trust the layout blindly
+    const isIn = exit.direction === 'in';
     if (port === POST_CODE_PORT) {
       this.#ctl.countAt(this.#port80);
-      if (isIn) run.fill(0xff, exit.dataOffset, exit.dataOffset + bytes);
+      if (isIn) run.fill(0xff, dataOffset, dataOffset + bytes);
       return;
     }
     if (this.#claimed[port] !== 1) {
       this.#ctl.countAt(this.#ioUnclaimed);
-      if (isIn) run.fill(0xff, exit.dataOffset, exit.dataOffset + bytes);
+      if (isIn) run.fill(0xff, dataOffset, dataOffset + bytes);
       if (this.#init.debugLog) this.#log('debug', `unclaimed port ${isIn ? 'read' : 'write'} 0x${port.toString(16)} size ${size}`);
       return;
     }
     const kind = isIn ? AccessKind.PioRead : AccessKind.PioWrite;
     for (let i = 0; i < count; i++) {
-      const off = exit.dataOffset + i * size;
-      if (!this.#mailbox.call(kind, port, run.subarray(off, off + size), this.#abandon)) return;
+      if (!this.#mailbox.call(kind, port, this.#view(dataOffset + i * size, size), this.#abandon)) return;
     }
   }
 
-  #mmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
+  #mmio(exit: ExitInfo): void {
     const len = Math.min(exit.len, 8);
-    const data = this.#vcpu.runBytes.subarray(exit.dataOffset, exit.dataOffset + len);
-    const addr = Number(exit.address);
+    if (len === 0) return;
+    const data = this.#view(exit.dataOffset, len);
+    const addr = exit.address;
     if (!this.#mmioClaimed(addr)) {
       this.#ctl.countAt(this.#mmioUnclaimed);
       if (!exit.isWrite) data.fill(0xff);
@@ -252,7 +275,8 @@ class VcpuLoop {
   }
 
   #mmioClaimed(addr: number): boolean {
-    for (const [base, length] of this.#init.mmioRanges) if (addr >= base && addr < base + length) return true;
+    const b = this.#mmioBounds;
+    for (let i = 0; i < b.length; i += 2) if (addr >= b[i]! && addr < b[i + 1]!) return true;
     return false;
   }
 
