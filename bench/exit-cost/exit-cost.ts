@@ -14,7 +14,7 @@ import { BenchError } from '../lib/errors.js';
 import { hostInfo } from '../lib/host.js';
 import { parseCount } from '../lib/options.js';
 import { benchBuildDir, repoRoot } from '../lib/paths.js';
-import { cSide, tkvmSide, type Side, type SideName } from './sides.js';
+import { cSide, tkvmSide, EXIT_PATHS, type ExitPath, type Side, type SideName } from './sides.js';
 import { summarizeExitCost, type SideSamples } from './summary.js';
 
 /** Exit status when --check is given and a target is missed. */
@@ -28,6 +28,7 @@ export interface ExitCostOptions {
   guestPath: string;
   tkvmCliPath: string;
   sides: SideName[];
+  path: ExitPath;
   check: boolean;
 }
 
@@ -39,6 +40,9 @@ const usage = `usage: node dist/bench/main.js exit-cost [options]
   --guest PATH    guest ELF (default test/guests/build/pio-loop.elf)
   --tkvm PATH     tkvm CLI script (default dist/tkvm/main.js)
   --only SIDE     run only "c" or only "tkvm"
+  --path P        the exits measured: "post" (port 0x80, answered in the vCPU
+                  thread; default), "echo" (a device on the main thread: the
+                  mailbox round trip) or "uart" (COM1 LSR polls and THR writes)
   --check         exit with status 3 if a target is missed`;
 
 export function parseExitCostArgs(argv: string[]): ExitCostOptions {
@@ -56,6 +60,7 @@ export function parseExitCostArgs(argv: string[]): ExitCostOptions {
         guest: { type: 'string' },
         tkvm: { type: 'string' },
         only: { type: 'string' },
+        path: { type: 'string' },
         check: { type: 'boolean' },
       },
     });
@@ -69,6 +74,10 @@ export function parseExitCostArgs(argv: string[]): ExitCostOptions {
   if (only !== undefined && only !== 'c' && only !== 'tkvm') {
     throw new UsageError(`--only must be "c" or "tkvm", got "${only}"`);
   }
+  const path = values.path ?? 'post';
+  if (!(EXIT_PATHS as readonly string[]).includes(path)) {
+    throw new UsageError(`--path must be "post", "echo" or "uart", got "${path}"`);
+  }
   const root = repoRoot();
   return {
     exits,
@@ -78,6 +87,7 @@ export function parseExitCostArgs(argv: string[]): ExitCostOptions {
     guestPath: resolve(values.guest ?? resolve(root, 'test/guests/build/pio-loop.elf')),
     tkvmCliPath: resolve(values.tkvm ?? resolve(root, 'dist/tkvm/main.js')),
     sides: only === undefined ? ['c', 'tkvm'] : [only],
+    path: path as ExitPath,
     check: values.check ?? false,
   };
 }
@@ -99,12 +109,12 @@ async function prepareSides(options: ExitCostOptions, errors: Partial<Record<Sid
       if (name === 'c') {
         const source = resolve(repoRoot(), 'bench/exit-cost/kvm-loop.c');
         const binary = await buildCProgram(source, resolve(benchBuildDir(), 'kvm-loop'));
-        sides.push(cSide(binary, options.guestPath, options.timeoutMs));
+        sides.push(cSide(binary, options.guestPath, options.timeoutMs, options.path));
       } else {
         if (!existsSync(options.tkvmCliPath)) {
           throw new BenchError(`tkvm CLI not found: ${options.tkvmCliPath} (run npm run build)`);
         }
-        sides.push(tkvmSide(options.tkvmCliPath, options.guestPath, options.timeoutMs));
+        sides.push(tkvmSide(options.tkvmCliPath, options.guestPath, options.timeoutMs, options.path));
       }
     } catch (error) {
       errors[name] = message(error);
@@ -169,6 +179,7 @@ export async function runExitCost(argv: string[]): Promise<number> {
   const sides = await prepareSides(options, errors);
   const samples = await measure(options, sides, errors);
   const result = summarizeExitCost({
+    path: options.path,
     exits: options.exits,
     baseExits: options.baseExits,
     reps: options.reps,

@@ -19,6 +19,8 @@
  *
  * Port I/O served (anything else ends the run with status 1):
  *   out 0x80          counted (the exits being measured)
+ *   0x510-0x513       the test echo device: writes store bytes, reads return
+ *                     them; writes are counted like port 0x80 (path=echo)
  *   0x3f8-0x3ff       a 16550 UART reduced to what a polling writer needs:
  *                     THR writes go to stderr, LSR (0x3fd) reads 0x60
  *                     (THR empty, transmitter empty), other registers read 0
@@ -28,7 +30,7 @@
  * At exit it prints one JSON line on stdout:
  *   {"kvmLoop":{"exits":E,"pioExits":P,"startToFirstRunNs":S,
  *               "runLoopNs":R,"totalNs":T}}
- * exits = all KVM_RUN returns, pioExits = outs to port 0x80, S = main()
+ * exits = all KVM_RUN returns, pioExits = outs to port 0x80 or to the echo device, S = main()
  * entry to the first KVM_RUN, R = first KVM_RUN to the end of the loop,
  * T = main() entry to the end of the loop (CLOCK_MONOTONIC).
  *
@@ -64,6 +66,7 @@
 
 #define PORT_POST 0x80
 #define PORT_UART_BASE 0x3f8
+#define PORT_ECHO_BASE 0x510
 #define PORT_UART_LSR 0x3fd
 #define PORT_DEBUG_EXIT 0x501
 #define UART_LSR_THRE_TEMT 0x60
@@ -243,6 +246,7 @@ int main(int argc, char **argv) {
   setup_vcpu(kvm, vcpu, entry);
 
   uint64_t exits = 0, pio_exits = 0;
+  uint8_t echo[4] = {0};
   int status = -1;
   uint64_t t_first_run = now_ns();
   while (status < 0) {
@@ -259,6 +263,13 @@ int main(int argc, char **argv) {
       for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
         if (port == PORT_POST && out) {
           pio_exits++;
+        } else if (port >= PORT_ECHO_BASE && port + run->io.size <= PORT_ECHO_BASE + 4) {
+          if (out) {
+            memcpy(echo + (port - PORT_ECHO_BASE), data, run->io.size);
+            pio_exits++;
+          } else {
+            memcpy(data, echo + (port - PORT_ECHO_BASE), run->io.size);
+          }
         } else if (port >= PORT_UART_BASE && port < PORT_UART_BASE + 8) {
           if (out) {
             if (port == PORT_UART_BASE) fputc(data[0], stderr);

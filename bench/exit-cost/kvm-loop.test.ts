@@ -73,6 +73,18 @@ test('runs the pio-loop guest and counts its port 0x80 exits', { skip }, async (
   assert.ok(report.runLoopNs > 0 && report.totalNs >= report.runLoopNs);
 });
 
+test('serves the echo device and COM1 paths of the pio-loop guest', { skip }, async () => {
+  assert.ok(haveKvm, '/dev/kvm is required (CI=true)');
+  const echo = await runTimed(kvmLoop, [guest, 'count=300 path=echo'], 60_000);
+  assert.equal(echo.status, 33, echo.stderr);
+  assert.match(echo.stderr, /pio-loop done 300/);
+  assert.equal(parseKvmLoopReport(echo.stdout)?.pioExits, 300);
+  const uart = await runTimed(kvmLoop, [guest, 'count=300 path=uart'], 60_000);
+  assert.equal(uart.status, 33, uart.stderr);
+  assert.match(uart.stderr, /\.{150}\npio-loop done 300/);
+  assert.ok(parseKvmLoopReport(uart.stdout)!.exits >= 300);
+});
+
 test('fails loudly on a port it does not serve', { skip }, async () => {
   // mov $0x2a, %al; out %al, $0x99
   const path = writeGuest('stray-port.elf', elfImage(Uint8Array.of(0xb0, 0x2a, 0xe6, 0x99), 0x200000n));
