@@ -25,21 +25,10 @@ export {
   TEST_MMIO_ECHO_SIZE,
 } from '../test/echo.js';
 
-/** COM1: 8 ports from 0x3f8, IRQ 4. */
-export const COM1_BASE = 0x3f8;
-export const COM1_LENGTH = 8;
-export const COM1_IRQ = 4;
-
-/** i8042 PS/2 controller: data 0x60, status/command 0x64 (1 port each), keyboard IRQ 1. */
-export const I8042_DATA = 0x60;
-export const I8042_COMMAND = 0x64;
-export const I8042_PORT_LENGTH = 1;
-export const I8042_IRQ = 1;
-
-/** MC146818 RTC/CMOS: index 0x70, data 0x71 (RTC interrupts, IRQ 8, are not generated). */
-export const RTC_BASE = 0x70;
-export const RTC_LENGTH = 2;
-export const RTC_IRQ = 8;
+/** The PC's legacy port map lives with the platform (the DSDT describes the same ports). */
+export {
+  COM1_BASE, COM1_LENGTH, COM1_IRQ, I8042_DATA, I8042_COMMAND, I8042_PORT_LENGTH, I8042_IRQ, RTC_BASE, RTC_LENGTH, RTC_IRQ,
+} from '../../arch/x86/pc-ports.js';
 
 /** QEMU isa-debug-exit compatible port. */
 export const DEBUG_EXIT_PORT = 0x501;

@@ -12,7 +12,7 @@
  * Devices are Names with constant _HID/_CRS objects: the OS needs no
  * control methods to enumerate them.
  */
-import { COM1_BASE, COM1_IRQ, COM1_LENGTH, I8042_COMMAND, I8042_DATA, I8042_IRQ, RTC_BASE, RTC_LENGTH } from '../../../devices/legacy/index.js';
+import { COM1_BASE, COM1_IRQ, COM1_LENGTH, I8042_COMMAND, I8042_DATA, I8042_IRQ, RTC_BASE, RTC_LENGTH } from '../pc-ports.js';
 import * as aml from './aml.js';
 import { concatBytes } from './bytes.js';
 import { ECAM_BYTES_PER_BUS, PCI_CONFIG_IO_PORT } from './layout.js';
