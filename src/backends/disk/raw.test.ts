@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { TkvmError } from '../../util/errors.js';
-import { HostAddressMap } from '../host-address-map.js';
-import { type IoBuffers, ioBuffersOf } from '../io-buffers.js';
-import { IovecList } from '../iovec-list.js';
+import { HostAddressMap } from '../../memory/host-address-map.js';
+import { type IoBuffers, ioBuffersOf } from '../../memory/io-buffers.js';
+import { IovecList } from '../../memory/iovec-list.js';
 import { RawDisk } from './raw.js';
 
 function tempImage(size: number, fill?: (bytes: Uint8Array) => void): string {

@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as sys from '../../sys/libc.js';
 import { SysError } from '../../sys/errors.js';
 import { TkvmError } from '../../util/errors.js';
-import { encodeIovecs, IOV_MAX, type IoBuffers, sliceRanges } from '../io-buffers.js';
-import type { IovecList } from '../iovec-list.js';
-import { DISK_OK, type DiskBackend, diskError, type DiskResult } from './backend.js';
+import { encodeIovecs, IOV_MAX, type IoBuffers, sliceRanges } from '../../memory/io-buffers.js';
+import type { IovecList } from '../../memory/iovec-list.js';
+import { DISK_OK, type DiskBackend, diskError, type DiskResult } from '../../devices/disk.js';
 
 /** BLKGETSIZE64 = _IOR(0x12, 114, size_t): a block device's size in bytes. */
 const BLKGETSIZE64 = 0x80081272;

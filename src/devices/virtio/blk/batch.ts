@@ -13,9 +13,9 @@
  * available. When a merged transfer fails, each of its requests is run
  * again on its own, so errors stay per request.
  */
-import type { IovecList } from '../../../backends/iovec-list.js';
-import type { HostAddressMap } from '../../../backends/host-address-map.js';
-import type { DiskBackend } from '../../../backends/disk/backend.js';
+import type { IovecList } from '../../../memory/iovec-list.js';
+import type { HostAddressMap } from '../../../memory/host-address-map.js';
+import type { DiskBackend } from '../../disk.js';
 import type { GuestMemory } from '../../../memory/guest-memory.js';
 import type { ChainBuffer, DescriptorChain } from '../queue/chain.js';
 import type { SplitQueue } from '../queue/split.js';

@@ -1,9 +1,9 @@
 /**
  * virtio-blk (virtio 1.2 §5.2): one request queue served from a DiskBackend.
  */
-import type { DiskBackend } from '../../../backends/disk/backend.js';
-import { HostAddressMap } from '../../../backends/host-address-map.js';
-import { IovecList } from '../../../backends/iovec-list.js';
+import type { DiskBackend } from '../../disk.js';
+import { HostAddressMap } from '../../../memory/host-address-map.js';
+import { IovecList } from '../../../memory/iovec-list.js';
 import type { DescriptorChain } from '../queue/chain.js';
 import type { ConfigSpace } from '../config-space.js';
 import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';

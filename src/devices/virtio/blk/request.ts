@@ -4,7 +4,7 @@
  * for reads), and a status byte in the last byte of the device-writable
  * part. Guest mistakes end in IOERR/UNSUPP, never in an exception.
  */
-import type { DiskBackend, DiskResult } from '../../../backends/disk/backend.js';
+import type { DiskBackend, DiskResult } from '../../disk.js';
 import type { DeviceLogger } from '../log.js';
 import type { DescriptorChain } from '../queue/chain.js';
 import {

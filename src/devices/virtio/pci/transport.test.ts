@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RawDisk } from '../../../backends/disk/raw.js';
+import { RawDisk } from '../../../testing/disk.js';
 import type { GuestMemory } from '../../../memory/guest-memory.js';
 import { PciCapabilityId, PciCommand, PciReg } from '../../pci/constants.js';
 import type { MsiRouting } from '../../pci/msix.js';

@@ -7,7 +7,7 @@
  * they never compute guest addresses themselves.
  */
 import type { GuestMemory } from '../../../memory/guest-memory.js';
-import type { HostRange, IoBuffers } from '../../../backends/io-buffers.js';
+import type { HostRange, IoBuffers } from '../../../memory/io-buffers.js';
 import { VirtqueueError } from './errors.js';
 
 /** One guest buffer of a chain (after indirect tables are flattened). */

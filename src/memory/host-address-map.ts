@@ -5,7 +5,7 @@
  * Every range is checked against the regions again here; a range that is
  * not entirely guest RAM is refused, never clamped or wrapped.
  */
-import type { GuestMemory } from '../memory/guest-memory.js';
+import type { GuestMemory } from './guest-memory.js';
 import type { IovecList } from './iovec-list.js';
 
 export class HostAddressMap {

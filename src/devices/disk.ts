@@ -3,9 +3,12 @@
  * in bytes. Every method reports host I/O failures as a DiskResult instead
  * of throwing: a failing disk completes the guest's request with an error,
  * it never takes the VMM down.
+ *
+ * The interface lives with the devices that use it; the host side
+ * (src/backends/disk) implements it, and the VMM opens it (registry.ts).
  */
-import type { IoBuffers } from '../io-buffers.js';
-import type { IovecList } from '../iovec-list.js';
+import type { IoBuffers } from '../memory/io-buffers.js';
+import type { IovecList } from '../memory/iovec-list.js';
 
 export interface DiskIoError {
   /** errno name such as "EIO", or "ERANGE" / "EROFS" for requests the backend refuses. */

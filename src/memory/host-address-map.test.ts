@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GuestMemory } from '../memory/guest-memory.js';
+import { GuestMemory } from './guest-memory.js';
 import { HostAddressMap } from './host-address-map.js';
 import { IovecList } from './iovec-list.js';
 
