@@ -238,7 +238,7 @@ export const runCommand: Command = {
     const config = await resolveVmConfig(request);
     // Loaded on demand so that help, version and usage errors never load
     // the KVM and FFI modules.
-    const { runVm } = await import('../../vmm/run.js');
+    const { runVm } = await import('../../control/run.js');
     return runVm(config);
   },
 };

@@ -1,14 +1,15 @@
 /**
- * `tkvm run`: builds a Machine from a VmConfig, wires it to the terminal,
- * runs it to the end and returns the exit status.
+ * `tkvm run`: builds a Machine from a VmConfig, serves its control socket
+ * while it runs, runs it to the end and returns the exit status. It lives
+ * in control/, above vmm/, because it wires the two together.
  */
 import { writeSync } from 'node:fs';
-import type { VmConfig } from './config.js';
-import { Machine } from './machine.js';
+import type { VmConfig } from '../vmm/config.js';
+import { Machine } from '../vmm/machine.js';
 import * as log from '../util/log.js';
 import { timingMarks } from '../util/timing.js';
-import { ControlServer } from '../control/server.js';
-import { defaultVmName } from '../control/paths.js';
+import { ControlServer } from './server.js';
+import { defaultVmName } from './paths.js';
 
 export async function runVm(config: VmConfig): Promise<number> {
   if (config.logLevel) log.setLogLevel(config.logLevel);
