@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { requireKvm, runTkvm, REPO_ROOT } from '../testing/kvm.js';
 import { initramfsWith, withLibraries } from '../testing/initramfs.js';
-import { ensureDefaultGuest } from '../guest/default-guest.js';
+import { ensureDefaultGuest } from '../testing/default-guest.js';
 
 const BOOT_TIMEOUT_MS = 12 * 60_000;
 const SYSCALL_TEST = path.join(REPO_ROOT, 'test/guests-linux/build/syscall-test');

@@ -1,16 +1,16 @@
 /** The management commands, run against a real control server with a fake VMM. */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeDebugCommand } from '../cli/commands/debug.js';
-import { makeListCommand } from '../cli/commands/list.js';
-import { makePauseCommand } from '../cli/commands/pause.js';
-import { makeResumeCommand } from '../cli/commands/resume.js';
-import { makeStatCommand } from '../cli/commands/stat.js';
-import { makeStopCommand } from '../cli/commands/stop.js';
-import type { CommandIo } from './cli-support.js';
-import { FakeController } from './fake-controller.js';
-import { ControlServer } from './server.js';
-import { tempControlDir } from './fixtures.js';
+import { makeDebugCommand } from './debug.js';
+import { makeListCommand } from './list.js';
+import { makePauseCommand } from './pause.js';
+import { makeResumeCommand } from './resume.js';
+import { makeStatCommand } from './stat.js';
+import { makeStopCommand } from './stop.js';
+import type { CommandIo } from '../../control/cli-support.js';
+import { FakeController } from '../../control/fake-controller.js';
+import { ControlServer } from '../../control/server.js';
+import { tempControlDir } from '../../control/fixtures.js';
 
 interface Captured extends CommandIo {
   out: string;
