@@ -15,13 +15,20 @@ import { SharedIrqLines } from '../devices/pci/irq-line.js';
 import { PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, PCI_ECAM_BASE, PCI_ECAM_SIZE, intxIrqForSlot, HOST_BRIDGE_SLOT } from '../devices/pci/layout.js';
 import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
 import { ThreadedVirtioBackend } from '../devices/virtio/pci/device-worker.js';
-import type { VirtioDeviceSpec } from '../devices/virtio/pci/device-spec.js';
+import type { VirtioDeviceSpec } from '../devices/virtio/registry.js';
 import { limitedLogger, type DeviceLogger } from '../devices/virtio/log.js';
 import { IOAPIC_ADDR, LOCAL_APIC_ADDR, pcGsiRoutes } from '../arch/x86/acpi/index.js';
 import * as sys from '../sys/libc.js';
 import * as log from '../util/log.js';
 
 export { PCI_ECAM_BASE };
+
+/**
+ * Imported by each device thread before it builds its device: it provides
+ * the host backends (disk images) that devices/ may not import. The bundle
+ * has it as an entry point of its own, next to this code (scripts/bundle.mjs).
+ */
+const VIRTIO_HOST_MODULE = new URL('./virtio-host.js', import.meta.url).href;
 
 export interface VirtioFunction {
   spec: VirtioDeviceSpec;
@@ -68,6 +75,7 @@ export class PciDevices {
     const slot = HOST_BRIDGE_SLOT + 1 + this.functions.length;
     const backend = await ThreadedVirtioBackend.start(spec, memory.shareable(), {
       logger: deviceLogger(spec.type),
+      hostModules: [VIRTIO_HOST_MODULE],
       ...(onOutput ? { onOutput } : {}),
     });
     const vectors = backend.queueMaxSizes.length + 1;

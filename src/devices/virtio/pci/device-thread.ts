@@ -32,7 +32,8 @@ import type { SplitQueue } from '../queue/split.js';
 import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
 import { DeviceEventLoop } from '../runtime/event-loop.js';
 import { buildQueues, type QueueSetup } from './backend.js';
-import { type BuiltVirtioDevice, buildVirtioDevice, specName, type VirtioDeviceSpec } from './device-spec.js';
+import '../devices.js'; // registers every device kind in this thread
+import { type BuiltVirtioDevice, buildVirtioDevice, specName, type VirtioDeviceSpec } from '../registry.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller } from './interrupts.js';
 
 export const DEVICE_THREAD_KIND = 'tkvm-virtio-device';
@@ -62,6 +63,12 @@ export interface DeviceThreadInit {
   port: MessagePort;
   /** Supervision tests: on the first queue kick, throw from the device's service, or end the thread. */
   faultInjection?: 'throw' | 'exit';
+  /**
+   * Modules (URLs) imported before the device is built: they provide the
+   * host backends device kinds open (registry.ts provideHostResource), from
+   * a layer above devices/ (vmm/virtio-host.ts).
+   */
+  hostModules?: string[];
 }
 
 /** Main thread → worker (on the port). */
@@ -442,4 +449,16 @@ function main(init: DeviceThreadInit): void {
   });
 }
 
-if (!isMainThread && (workerData as DeviceThreadInit | undefined)?.kind === DEVICE_THREAD_KIND) main(workerData as DeviceThreadInit);
+/** Loads the host modules, then builds and runs the device; a module that fails to load fails the start. */
+async function start(init: DeviceThreadInit): Promise<void> {
+  try {
+    for (const url of init.hostModules ?? []) await import(url);
+  } catch (err) {
+    post({ type: 'failed', code: 'ERR_VIRTIO_WORKER', message: `${specName(init.spec)}: cannot load ${init.hostModules?.join(', ')}: ${(err as Error).message}` });
+    init.port.close();
+    return;
+  }
+  main(init);
+}
+
+if (!isMainThread && (workerData as DeviceThreadInit | undefined)?.kind === DEVICE_THREAD_KIND) void start(workerData as DeviceThreadInit);

@@ -15,6 +15,7 @@ import { MockPciDriver } from './mock-pci-driver.js';
 import { ThreadedVirtioBackend } from './device-worker.js';
 import { OUTPUT_HIGH_WATER } from './device-thread.js';
 import { VirtioPciDevice } from './transport.js';
+import { VIRTIO_HOST_MODULES } from '../../../testing/virtio-host.js';
 
 const noRouting: MsiRouting = { setMsiRoute() {}, removeRoute() {}, commit() {}, bindIrqfd() {}, unbindIrqfd() {} };
 
@@ -97,7 +98,11 @@ test('a device worker serves kicks from the notify eventfd and signals the vecto
 test('a device the worker cannot build rejects start with its error code', async () => {
   const driver = new MockDriver({ size: 16, hostMapped: true });
   try {
-    await assert.rejects(ThreadedVirtioBackend.start({ type: 'blk', path: '/nonexistent/tkvm-disk.img' }, driver.memory.shareable()), { code: 'ERR_DISK_OPEN' });
+    const spec = { type: 'blk', path: '/nonexistent/tkvm-disk.img' } as const;
+    await assert.rejects(ThreadedVirtioBackend.start(spec, driver.memory.shareable(), { hostModules: VIRTIO_HOST_MODULES }), { code: 'ERR_DISK_OPEN' });
+    // Without the host module, the thread has no disk backend: devices/ cannot open host files themselves.
+    await assert.rejects(ThreadedVirtioBackend.start(spec, driver.memory.shareable()), { code: 'ERR_VIRTIO_HOST' });
+    await assert.rejects(ThreadedVirtioBackend.start(spec, driver.memory.shareable(), { hostModules: ['file:///nonexistent/tkvm-host.js'] }), { code: 'ERR_VIRTIO_WORKER' });
   } finally {
     driver.close();
   }
@@ -107,7 +112,7 @@ test('a device the worker cannot build rejects start with its error code', async
 async function activated(spec: Parameters<typeof ThreadedVirtioBackend.start>[0], queue: number, options: Parameters<typeof ThreadedVirtioBackend.start>[2] = {}) {
   const driver = new MockDriver({ size: 64, hostMapped: true, eventIdx: true, dataBytes: 4 << 20 });
   const warnings: string[] = [];
-  const backend = await ThreadedVirtioBackend.start(spec, driver.memory.shareable(), { logger: { warn: (m) => warnings.push(m) }, ...options });
+  const backend = await ThreadedVirtioBackend.start(spec, driver.memory.shareable(), { logger: { warn: (m) => warnings.push(m) }, hostModules: VIRTIO_HOST_MODULES, ...options });
   const vectorFds = [...backend.queueMaxSizes, 0].map(() => createEventFd());
   const transport = new VirtioPciDevice({
     backend, msi: { routing: noRouting, gsis: vectorFds.map((_, i) => 24 + i), eventFds: vectorFds },

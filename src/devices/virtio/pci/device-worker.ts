@@ -29,7 +29,7 @@ import {
   CONTROL_WORDS, ControlWord, type DeviceThreadEvent, type DeviceThreadInit, type DeviceThreadRequest, DEVICE_THREAD_KIND, MAX_STATS,
   OUTPUT_HIGH_WATER,
 } from './device-thread.js';
-import { specName, type VirtioDeviceSpec } from './device-spec.js';
+import { specName, type VirtioDeviceSpec } from '../devices.js';
 
 const THREAD_URL = new URL('./device-thread.js', import.meta.url);
 
@@ -45,6 +45,8 @@ export interface ThreadedBackendOptions {
   timeoutMs?: number;
   /** Tests of supervision: make the worker fail on its first queue kick. */
   faultInjection?: DeviceThreadInit['faultInjection'];
+  /** Modules the worker imports first, which provide host backends (DeviceThreadInit.hostModules). */
+  hostModules?: string[];
 }
 
 /** While a reader drains output, the device is woken once the unsent bytes fall below this. */
@@ -116,6 +118,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     const init: DeviceThreadInit = {
       kind: DEVICE_THREAD_KIND, spec, memory, controlEventFd, control, stats, port: port2,
       ...(options.faultInjection ? { faultInjection: options.faultInjection } : {}),
+      ...(options.hostModules ? { hostModules: options.hostModules } : {}),
     };
     const worker = new Worker(THREAD_URL, { name, workerData: init, transferList: [port2], stdout: false, stderr: false });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
