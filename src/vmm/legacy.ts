@@ -56,7 +56,12 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
     taps.push(tap);
     return (b) => tap.push(b);
   };
-  const serial = new Serial16550({ onOutput: guestOutput(), setIrqLevel: irqLine(vm, COM1_IRQ) });
+  // Flow control: while stdout holds enough unwritten output the UART's transmitter stays full, and the guest waits.
+  const serial: Serial16550 = new Serial16550({
+    onOutput: guestOutput(), setIrqLevel: irqLine(vm, COM1_IRQ),
+    outputBlocked: () => console.outputBlocked(),
+    onOutputBlocked: () => console.whenOutputDrained(() => serial.transmitterReady()),
+  });
   if (opts.serialInput ?? true) console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });

@@ -69,6 +69,12 @@ export interface ConsoleStats {
 
 const CTRL_A = 0x01;
 const OUTPUT_CHUNK = 4096;
+/**
+ * Guest output the console holds unwritten (its chunk plus the stream's
+ * buffer) before it reports itself blocked: flow-controlled devices then
+ * stop taking output, so a slow or stopped reader bounds memory.
+ */
+export const CONSOLE_OUTPUT_LIMIT = 64 * 1024;
 const DEFAULT_MAX_PENDING_INPUT = 1 << 20;
 /** Marks a break in the pending-input queue so it keeps its place among bytes. */
 const BREAK = Symbol('break');
@@ -175,6 +181,12 @@ export class SerialConsole {
     this.pumpInput();
   }
 
+  /** True while the console holds CONSOLE_OUTPUT_LIMIT bytes or more that the stream has not written. */
+  outputBlocked(): boolean {
+    const out = this.#output as NodeJS.WritableStream & { writableLength?: number };
+    return this.#outLength + (out.writableLength ?? 0) >= CONSOLE_OUTPUT_LIMIT;
+  }
+
   /**
    * Calls `callback` once the output written so far has left the stream's
    * buffer (at once when it holds less than its high-water mark): the
@@ -206,8 +218,8 @@ export class SerialConsole {
       this.#flushScheduled = null;
     }
     if (this.#outLength === 0) return;
-    const chunk = this.#outChunk.subarray(0, this.#outLength);
-    this.#outChunk = Buffer.allocUnsafe(OUTPUT_CHUNK);
+    // An exact-size copy: a stream holding many small writes must not pin a 4 KiB chunk for each.
+    const chunk = Buffer.from(this.#outChunk.subarray(0, this.#outLength));
     this.#outLength = 0;
     this.#outputWrites++;
     try {

@@ -1,8 +1,14 @@
 /**
  * 16550A UART (National Semiconductor PC16550D datasheet), as used for COM1.
  *
- * Transmission is instantaneous: a THR write hands the byte to `onOutput` and
- * the transmitter is empty again, so LSR THRE/TEMT always read 1. The receiver
+ * Transmission is instantaneous while the output can take bytes: a THR write
+ * hands the byte to `onOutput` and the transmitter is empty again (LSR
+ * THRE/TEMT read 1). Flow control: while `outputBlocked()` says the host side
+ * holds enough, THRE/TEMT read 0 and no THRE interrupt is raised, so a driver
+ * waits; what it writes anyway goes into the 16-byte transmit FIFO, and past
+ * that is lost (an overrun, as on real hardware), so memory stays bounded.
+ * `transmitterReady()` (the output drained) sends the FIFO and makes THR
+ * empty again, with its interrupt. The receiver
  * has the 16550A's 16-byte FIFO (1-byte holding register while FIFOs are
  * disabled); host input that does not fit is dropped and reported as an
  * overrun (LSR OE), as on real hardware. The interrupt output is a level:
@@ -95,6 +101,13 @@ export interface Serial16550Options {
    * loopback mode), so a console can feed more input without overrunning it.
    */
   onInputSpace?: () => void;
+  /**
+   * True while the receiver of output holds as much as it may; the UART then
+   * stops emptying THR until transmitterReady(). Called after each byte sent.
+   */
+  outputBlocked?: () => boolean;
+  /** The UART became blocked: arrange for transmitterReady() once output drains. */
+  onOutputBlocked?: () => void;
 }
 
 export interface SerialStats {
@@ -124,6 +137,14 @@ export class Serial16550 implements BusDevice {
   readonly #onOutput: (byte: number) => void;
   readonly #setIrqLevel: (level: boolean) => void;
   #onInputSpace: (() => void) | undefined;
+  readonly #outputBlocked: (() => boolean) | undefined;
+  readonly #onOutputBlocked: (() => void) | undefined;
+  /** Flow control holds the transmitter: THR is not emptied. */
+  #txBlocked = false;
+  /** Transmit FIFO while blocked (16550A: 16 bytes). */
+  readonly #tx = new Uint8Array(SERIAL_FIFO_SIZE);
+  #txCount = 0;
+  #txDropped = 0;
 
   #ier = 0;
   #lcr = 0;
@@ -156,6 +177,34 @@ export class Serial16550 implements BusDevice {
     this.#onOutput = options.onOutput;
     this.#setIrqLevel = options.setIrqLevel;
     this.#onInputSpace = options.onInputSpace;
+    this.#outputBlocked = options.outputBlocked;
+    this.#onOutputBlocked = options.onOutputBlocked;
+  }
+
+  /** The output drained: send what the transmit FIFO holds, and THR is empty again (with its interrupt). */
+  transmitterReady(): void {
+    if (!this.#txBlocked) return;
+    this.#txBlocked = false;
+    for (let i = 0; i < this.#txCount; i++) {
+      this.#bytesOut++;
+      this.#onOutput(this.#tx[i]!);
+    }
+    this.#txCount = 0;
+    if (this.#checkBlocked()) return;
+    this.#thrEmptyPending = true;
+    this.#updateIrq();
+  }
+
+  /** Bytes written while the transmit FIFO was full (lost). */
+  get transmitOverruns(): number {
+    return this.#txDropped;
+  }
+
+  #checkBlocked(): boolean {
+    if (this.#outputBlocked?.() !== true) return false;
+    this.#txBlocked = true;
+    this.#onOutputBlocked?.();
+    return true;
   }
 
   read(offset: number, data: Uint8Array): void {
@@ -326,9 +375,14 @@ export class Serial16550 implements BusDevice {
     if (this.#loopback) {
       // Loopback: the transmitter feeds the receiver; a full FIFO overruns.
       this.#pushRx(value);
+    } else if (this.#txBlocked) {
+      if (this.#txCount < SERIAL_FIFO_SIZE) this.#tx[this.#txCount++] = value;
+      else this.#txDropped++;
+      return;
     } else {
       this.#bytesOut++;
       this.#onOutput(value);
+      if (this.#checkBlocked()) return;
     }
     // The byte left at once: THR is empty again and interrupts anew.
     this.#thrEmptyPending = true;
@@ -340,7 +394,7 @@ export class Serial16550 implements BusDevice {
     this.#ier = value & IER_MASK;
     // Enabling the THRE interrupt while THR is empty raises it at once (Linux's
     // TXEN and THRE-reassertion tests in serial8250_do_startup rely on this).
-    if ((previous ^ this.#ier) & IER_THRE) this.#thrEmptyPending = (this.#ier & IER_THRE) !== 0;
+    if ((previous ^ this.#ier) & IER_THRE) this.#thrEmptyPending = (this.#ier & IER_THRE) !== 0 && !this.#txBlocked;
     this.#updateIrq();
   }
 
@@ -407,7 +461,7 @@ export class Serial16550 implements BusDevice {
   }
 
   #lsr(): number {
-    let lsr = LSR_THRE | LSR_TEMT | this.#lsrErrors;
+    let lsr = (this.#txBlocked ? 0 : LSR_THRE | LSR_TEMT) | this.#lsrErrors;
     if (this.#rxCount > 0) lsr |= LSR_DR;
     if (this.#fifosEnabled && (this.#lsrErrors & LSR_BI || this.#breakInFifo())) lsr |= LSR_FIFO_ERROR;
     return lsr;
