@@ -307,4 +307,20 @@ export function timerfdSet(fd: number, delayMs: number, intervalMs = 0): void {
   [spec[2], spec[3]] = ns(delayMs);
   if (delayMs > 0 && spec[2] === 0n && spec[3] === 0n) spec[3] = 1n;
   check(timerfdSettimeFn(fd, 0, spec, null) as number, 'timerfd_settime');
+
+// Disk image locking (src/backends/disk/raw.ts): flock(2). flock locks
+// belong to the open file description, so two opens of one image conflict
+// even within one process (classic fcntl locks would not).
+// ---------------------------------------------------------------------------
+
+const flockFn = libc.func('int flock(int fd, int operation)');
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** flock(2); throws SysError (EWOULDBLOCK is code EAGAIN) when the lock is held. */
+export function flock(fd: number, operation: number): void {
+  check(retryOnEintr(() => flockFn(fd, operation) as number), 'flock');
 }

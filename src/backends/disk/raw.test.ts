@@ -127,7 +127,8 @@ test('discard and write-zeroes leave zeroes and keep the size', () => {
 
 test('read-only disks refuse writes; host errors become results, not throws', () => {
   const file = tempImage(8192);
-  const ro = RawDisk.open(file, { readOnly: true });
+  const roFile = tempImage(8192); // its own image: an rw open of the same one would be locked out
+  const ro = RawDisk.open(roFile, { readOnly: true });
   const rw = RawDisk.open(file);
   try {
     const buf = ioBuffersOf(new Uint8Array(512));
@@ -143,6 +144,7 @@ test('read-only disks refuse writes; host errors become results, not throws', ()
   } finally {
     ro.close();
     cleanup(file);
+    cleanup(roFile);
   }
   const closed = RawDisk.open(tempImage(512));
   closed.close();
@@ -155,7 +157,8 @@ test('readIovecs/writeIovecs: one vectored call into guest RAM; range, read-only
   const size = 64 * 1024;
   const file = tempImage(size, (b) => b.forEach((_, i) => (b[i] = (i * 7) & 0xff)));
   const disk = RawDisk.open(file);
-  const ro = RawDisk.open(file, { readOnly: true });
+  const roFile = tempImage(size); // its own image: the rw open holds an exclusive lock
+  const ro = RawDisk.open(roFile, { readOnly: true });
   const memory = GuestMemory.allocate([{ guestBase: 0, size: 1 << 20 }]);
   try {
     const map = HostAddressMap.of(memory)!;
@@ -187,6 +190,43 @@ test('readIovecs/writeIovecs: one vectored call into guest RAM; range, read-only
     memory.close();
     ro.close();
     disk.close();
+    cleanup(file);
+    cleanup(roFile);
+  }
+});
+
+test('images are locked: rw excludes everything, ro shares with ro (flock per open file description)', () => {
+  const file = tempImage(4096);
+  try {
+    const rw = RawDisk.open(file);
+    assert.throws(() => RawDisk.open(file), (e: unknown) =>
+      e instanceof TkvmError && e.code === 'ERR_DISK_LOCKED' && e.message.includes(file) && !e.message.includes('\n'));
+    assert.throws(() => RawDisk.open(file, { readOnly: true }), (e: unknown) => e instanceof TkvmError && e.code === 'ERR_DISK_LOCKED');
+    rw.close();
+    const ro1 = RawDisk.open(file, { readOnly: true });
+    const ro2 = RawDisk.open(file, { readOnly: true });
+    assert.throws(() => RawDisk.open(file), (e: unknown) => e instanceof TkvmError && e.code === 'ERR_DISK_LOCKED');
+    ro1.close();
+    ro2.close();
+    RawDisk.open(file).close(); // closing releases the lock
+  } finally {
+    cleanup(file);
+  }
+});
+
+test('a second process cannot open an image this one holds read-write', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const file = tempImage(4096);
+  try {
+    const rw = RawDisk.open(file);
+    const url = new URL('./raw.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(url)}).then(({ RawDisk }) => {
+      try { RawDisk.open(${JSON.stringify(file)}); process.stdout.write('opened'); }
+      catch (e) { process.stdout.write(String(e.code)); } })`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    rw.close();
+    assert.equal(child.stdout, 'ERR_DISK_LOCKED', child.stderr);
+  } finally {
     cleanup(file);
   }
 });

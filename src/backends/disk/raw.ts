@@ -50,6 +50,7 @@ export class RawDisk implements DiskBackend {
       throw openError(path, (err as NodeJS.ErrnoException).code, readOnly);
     }
     try {
+      lockImage(path, fd, readOnly);
       const st = fs.fstatSync(fd);
       let size: number;
       if (st.isBlockDevice()) {
@@ -238,6 +239,26 @@ export class RawDisk implements DiskBackend {
 
 function isUnsupported(err: unknown): boolean {
   return err instanceof SysError && (err.code === 'EOPNOTSUPP' || err.code === 'ENOTSUP' || err.code === 'ENOSYS' || err.code === 'EINVAL');
+}
+
+/**
+ * Locks the image as QEMU does: shared for read-only, exclusive for
+ * read-write, so a second VM cannot write an image another one uses.
+ * flock(2) rather than QEMU's OFD fcntl locks: both belong to the open
+ * file description (so two opens in one process conflict too); flock is
+ * one call with no struct to marshal. Released when the fd closes.
+ */
+function lockImage(path: string, fd: number, readOnly: boolean): void {
+  try {
+    sys.flock(fd, (readOnly ? sys.LOCK_SH : sys.LOCK_EX) | sys.LOCK_NB);
+  } catch (err) {
+    if (err instanceof SysError && (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK')) {
+      throw new TkvmError('ERR_DISK_LOCKED', `disk ${path}: locked, another process (or another disk of this VM) uses it${readOnly ? ' read-write' : ''}`);
+    }
+    // File systems without flock support (ENOLCK, EOPNOTSUPP): run unlocked, as QEMU does.
+    if (err instanceof SysError && (err.code === 'ENOLCK' || err.code === 'EOPNOTSUPP')) return;
+    throw err;
+  }
 }
 
 function openError(path: string, code: string | undefined, readOnly: boolean): TkvmError {
