@@ -44,3 +44,69 @@ export const debug = (m: string): void => log('debug', m);
 export const info = (m: string): void => log('info', m);
 export const warn = (m: string): void => log('warn', m);
 export const error = (m: string): void => log('error', m);
+
+/** A token bucket: `burst` lines at once, then `perInterval` lines every `intervalMs`. */
+export interface RateLimit {
+  burst: number;
+  perInterval: number;
+  intervalMs: number;
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimit = { burst: 20, perInterval: 5, intervalMs: 1000 };
+
+export interface SourceLogger {
+  log(level: LogLevel, message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  debug(message: string): void;
+  /** Lines suppressed so far. */
+  readonly suppressed: number;
+}
+
+/**
+ * A logger for one source of messages a guest can trigger, rate limited
+ * by a token bucket so a guest cannot flood the operator's log or stall
+ * the main thread writing it. When lines pass again after some were
+ * dropped, one "suppressed K messages from SOURCE" line comes first.
+ * Writes stay synchronous; only their number is bounded.
+ */
+export function rateLimited(
+  source: string,
+  limit: RateLimit = DEFAULT_RATE_LIMIT,
+  now: () => number = () => performance.now(),
+  sink: (level: LogLevel, message: string) => void = log,
+): SourceLogger {
+  let tokens = limit.burst;
+  let last = now();
+  let pending = 0;
+  let total = 0;
+  const emit = (level: LogLevel, message: string): void => {
+    if (!enabled(level) && sink === log) return; // disabled levels cost no tokens
+    const t = now();
+    const refill = ((t - last) / limit.intervalMs) * limit.perInterval;
+    if (refill > 0) {
+      tokens = Math.min(limit.burst, tokens + refill);
+      last = t;
+    }
+    if (tokens < 1) {
+      pending++;
+      total++;
+      return;
+    }
+    tokens -= 1;
+    if (pending > 0) {
+      sink('warn', `suppressed ${pending} messages from ${source}`);
+      pending = 0;
+    }
+    sink(level, message);
+  };
+  return {
+    log: emit,
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+    debug: (m) => emit('debug', m),
+    get suppressed(): number {
+      return total;
+    },
+  };
+}

@@ -201,7 +201,7 @@ export class Machine implements VmController {
 
   #start(): void {
     const mailboxes = this.#threads.map(() => createMailbox());
-    this.#mailbox = new MailboxServer(mailboxes, this.devices.handleAccess, (err) => log.error(`device error: ${(err as Error).message}`));
+    this.#mailbox = new MailboxServer(mailboxes, this.devices.handleAccess, (err) => this.#deviceErrors.error(`device error: ${(err as Error).message}`));
     this.#mailbox.start();
     const shared = this.#mem!.shareable();
     const claimedPorts = this.devices.claimedPorts();
@@ -211,13 +211,22 @@ export class Machine implements VmController {
     });
   }
 
+  /** Guest-triggerable lines (unclaimed I/O, emulation, device errors) are rate limited per source. */
+  readonly #deviceErrors = log.rateLimited('device errors');
+  readonly #vcpuLogs = new Map<number, log.SourceLogger>();
+  #vcpuLog(id: number): log.SourceLogger {
+    let l = this.#vcpuLogs.get(id);
+    if (l === undefined) this.#vcpuLogs.set(id, (l = log.rateLimited(`vCPU ${id}`)));
+    return l;
+  }
+
   #onVcpuMessage(msg: VcpuThreadMessage): void {
     switch (msg.type) {
       case 'exit':
         this.shutdown(msg.status, msg.reason);
         break;
       case 'log':
-        log.log(msg.level, `vCPU ${msg.id}: ${msg.message}`);
+        this.#vcpuLog(msg.id).log(msg.level, `vCPU ${msg.id}: ${msg.message}`);
         break;
       case 'ready':
       case 'stopped':

@@ -38,7 +38,7 @@ export interface VirtioFunction {
 }
 
 /** Device errors become log lines for the operator, at most 100 per device (a hostile guest can cause many). */
-const deviceLogger = (name: string): DeviceLogger => limitedLogger({ warn: (m: string) => log.warn(`${name}: ${m}`) });
+const deviceLogger = (name: string): DeviceLogger => limitedLogger({ warn: (m: string) => log.warn(`${name}: ${m}`) }, name);
 
 export class PciDevices {
   /** The in-kernel IOAPIC and local APICs are no place for a BAR (KVM decodes them first). */

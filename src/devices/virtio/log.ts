@@ -1,26 +1,24 @@
 /**
  * The logger devices report guest faults to. A guest can fault on every
- * request, so device logs are rate limited: after `limit` messages one
- * line says that further ones are suppressed.
+ * request, so device logs are rate limited per source.
  */
+import { DEFAULT_RATE_LIMIT, rateLimited } from '../../util/log.js';
 
 export interface DeviceLogger {
   warn(message: string): void;
 }
 
-/** Wraps `sink`, passing through at most `limit` warnings. */
-export function limitedLogger(sink: DeviceLogger, limit = 100): DeviceLogger & { readonly dropped: number } {
-  let count = 0;
-  let dropped = 0;
+/**
+ * Wraps `sink` in a token bucket per `source` (util/log.ts rateLimited):
+ * a burst, then a few lines a second, and one "suppressed K messages"
+ * line when lines pass again.
+ */
+export function limitedLogger(sink: DeviceLogger, source = 'device'): DeviceLogger & { readonly dropped: number } {
+  const limited = rateLimited(source, DEFAULT_RATE_LIMIT, () => performance.now(), (_level, m) => sink.warn(m));
   return {
-    warn(message: string): void {
-      if (count < limit) sink.warn(message);
-      else if (count === limit) sink.warn('further device warnings suppressed');
-      if (count > limit) dropped++;
-      count++;
-    },
+    warn: (message: string): void => limited.warn(message),
     get dropped(): number {
-      return dropped;
+      return limited.suppressed;
     },
   };
 }

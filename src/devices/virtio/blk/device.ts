@@ -85,7 +85,7 @@ export class VirtioBlk implements VirtioDevice {
       writeZeroesMayUnmap: !readOnly,
     };
     this.configSpace = encodeBlkConfig(this.limits);
-    this.#logger = limitedLogger(options.logger ?? silentLogger);
+    this.#logger = limitedLogger(options.logger ?? silentLogger, 'virtio-blk');
     const maxBatchBytes = options.maxBatchBytes;
     if (maxBatchBytes !== undefined && (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 0)) throw new RangeError(`virtio-blk: bad batch size ${maxBatchBytes}`);
     this.#maxBatchBytes = maxBatchBytes;

@@ -78,7 +78,7 @@ export class VirtioConsole implements VirtioDevice, RuntimeAware {
     this.#maxPending = options.maxPendingInput ?? 64 * 1024;
     const blocked = options.outputBlocked;
     this.#transmitting = blocked ? () => !blocked() : () => true;
-    this.#logger = limitedLogger(options.logger ?? silentLogger);
+    this.#logger = limitedLogger(options.logger ?? silentLogger, 'virtio-console');
     this.configSpace.view.setUint32(ConsoleConfigOffset.maxNrPorts, 1, true);
     if (options.size) this.#setSize(options.size.cols, options.size.rows);
   }

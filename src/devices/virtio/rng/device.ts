@@ -34,7 +34,7 @@ export class VirtioRng implements VirtioDevice {
   constructor(options: VirtioRngOptions = {}) {
     this.queueMaxSizes = [options.queueSize ?? 256];
     this.maxBytesPerRequest = options.maxBytesPerRequest ?? 64 * 1024;
-    this.#logger = limitedLogger(options.logger ?? silentLogger);
+    this.#logger = limitedLogger(options.logger ?? silentLogger, 'virtio-rng');
   }
 
   readConfig(_offset: number, data: Uint8Array): void {
