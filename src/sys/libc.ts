@@ -307,7 +307,9 @@ export function timerfdSet(fd: number, delayMs: number, intervalMs = 0): void {
   [spec[2], spec[3]] = ns(delayMs);
   if (delayMs > 0 && spec[2] === 0n && spec[3] === 0n) spec[3] = 1n;
   check(timerfdSettimeFn(fd, 0, spec, null) as number, 'timerfd_settime');
+}
 
+// ---------------------------------------------------------------------------
 // Disk image locking (src/backends/disk/raw.ts): flock(2). flock locks
 // belong to the open file description, so two opens of one image conflict
 // even within one process (classic fcntl locks would not).
