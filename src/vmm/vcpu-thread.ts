@@ -38,7 +38,9 @@ export type VcpuThreadMessage =
   | { type: 'ready'; id: number; tid: number }
   | { type: 'exit'; id: number; status: number; reason: string }
   | { type: 'stopped'; id: number }
-  | { type: 'log'; id: number; level: 'debug' | 'warn' | 'error'; message: string };
+  | { type: 'log'; id: number; level: 'debug' | 'warn' | 'error'; message: string }
+  /** Sent once the thread's modules (koffi included) are loaded; id is -1, not yet known. */
+  | { type: 'loaded'; id: number };
 
 const POST_CODE_PORT = 0x80;
 const exitIndex = new Map<string, number>(EXIT_COUNTERS.map((n, i) => [n, i]));
@@ -293,5 +295,5 @@ if (parentPort) {
       post({ type: 'exit', id: init.id, status: ExitStatus.ERROR, reason: `vCPU ${init.id} failed: ${(err as Error).message}` });
       post({ type: 'stopped', id: init.id });
     }
-  });
+  });  post({ type: 'loaded', id: -1 });
 }

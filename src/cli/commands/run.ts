@@ -235,10 +235,23 @@ export const runCommand: Command = {
       const { prespawnVcpuWorkers } = await import('../../vmm/vcpu-workers.js');
       prespawnVcpuWorkers(request.cpus);
     }
-    const config = await resolveVmConfig(request);
-    // Loaded on demand so that help, version and usage errors never load
-    // the KVM and FFI modules.
-    const { runVm } = await import('../../control/run.js');
-    return runVm(config);
+    try {
+      const config = await resolveVmConfig(request);
+      // Loaded on demand so that help, version and usage errors never load
+      // the KVM and FFI modules.
+      if (request.kernelPath !== undefined) {
+        // Not while a vCPU thread is still loading koffi: see prespawnedVcpuWorkersLoaded.
+        const { prespawnedVcpuWorkersLoaded } = await import('../../vmm/vcpu-workers.js');
+        await prespawnedVcpuWorkersLoaded();
+      }
+      const { runVm } = await import('../../control/run.js');
+      return await runVm(config);
+    } finally {
+      if (request.kernelPath !== undefined) {
+        // Threads not adopted (a bad kernel file, say) must finish loading before the process exits.
+        const { releasePrespawnedVcpuWorkers } = await import('../../vmm/vcpu-workers.js');
+        await releasePrespawnedVcpuWorkers();
+      }
+    }
   },
 };
