@@ -94,7 +94,9 @@ export function serviceQueue(
       }
       if (budget <= 0 || byteBudget <= 0) {
         flushDeferred();
-        more = queue.availableCount() > 0;
+        // Chains left: notifications stay off and the caller comes back. None: ask for a kick
+        // as a drained queue does, or the driver, seeing a stale avail_event, would never send one.
+        more = queue.availableCount() > 0 || queue.enableNotification();
         break outer;
       }
       let chain: DescriptorChain | null;

@@ -296,3 +296,24 @@ test('one service call takes at most its chain and byte budgets, then reports mo
   assert.equal(big.more, true);
   assert.equal(serviceQueue(queue, () => 0, () => {}).completed, 6 - ROUND_BYTE_BUDGET / (1 << 20));
 });
+
+test('a budget that runs out exactly as the ring empties still asks for the next kick (no stall)', () => {
+  for (const eventIdx of [true, false]) {
+    const driver = new MockDriver({ size: 512, eventIdx, dataBytes: 1 << 20 });
+    const queue = driver.createQueue();
+    // Old notifications: the device saw a few chains long ago, so avail_event (or the flag) is stale.
+    driver.addChain([{ len: 1, writable: true }]);
+    driver.kick();
+    serviceQueue(queue, () => 0, () => {});
+    driver.takeUsed();
+    for (let i = 0; i < ROUND_CHAIN_BUDGET; i++) driver.addChain([{ len: 1, writable: true }]);
+    driver.kick();
+    const r = serviceQueue(queue, () => 0, () => {});
+    assert.equal(r.completed, ROUND_CHAIN_BUDGET);
+    assert.equal(r.more, false, 'nothing is left');
+    driver.takeUsed();
+    // The driver adds one more chain: it must be told to kick, or the device never looks again.
+    driver.addChain([{ len: 1, writable: true }]);
+    assert.equal(driver.kick(), true, `eventIdx=${eventIdx}: the driver is asked to kick`);
+  }
+});
