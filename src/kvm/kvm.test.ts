@@ -7,6 +7,23 @@ import { Kvm, KVM_API_VERSION } from './kvm.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { requireKvm } from '../testing/kvm.js';
 
+/** 1 MiB of RAM with `code` at 0x1000 and vCPU 0 about to run it in real mode. */
+function realModeGuest(vm: ReturnType<Kvm['createVm']>, code: Uint8Array) {
+  const mem = GuestMemory.allocate([{ guestBase: 0, size: 1 << 20 }]);
+  vm.setUserMemoryRegion(0, 0n, 1 << 20, mem.regions()[0]!.hostAddr!);
+  mem.write(0x1000, code);
+  const vcpu = vm.createVcpu(0);
+  const sregs = vcpu.getSregs();
+  sregs.cs.base = 0n;
+  sregs.cs.selector = 0;
+  vcpu.setSregs(sregs);
+  const regs = vcpu.getRegs();
+  regs.rip = 0x1000n;
+  regs.rflags = 2n;
+  vcpu.setRegs(regs);
+  return { mem, vcpu };
+}
+
 test('a real-mode guest exits with port I/O, then HLT; immediate_exit interrupts KVM_RUN', (t) => {
   if (!requireKvm(t)) return;
   const kvm = Kvm.open();
@@ -17,18 +34,7 @@ test('a real-mode guest exits with port I/O, then HLT; immediate_exit interrupts
   assert.ok(kvm.msrIndexList().includes(0x10)); // IA32_TSC
 
   const vm = kvm.createVm();
-  const mem = GuestMemory.allocate([{ guestBase: 0, size: 1 << 20 }]);
-  vm.setUserMemoryRegion(0, 0n, 1 << 20, mem.regions()[0]!.hostAddr!);
-  mem.write(0x1000, Uint8Array.of(0xb0, 0x42, 0xe6, 0x10, 0xf4)); // mov al,0x42; out 0x10,al; hlt
-  const vcpu = vm.createVcpu(0);
-  const sregs = vcpu.getSregs();
-  sregs.cs.base = 0n;
-  sregs.cs.selector = 0;
-  vcpu.setSregs(sregs);
-  const regs = vcpu.getRegs();
-  regs.rip = 0x1000n;
-  regs.rflags = 2n;
-  vcpu.setRegs(regs);
+  const { mem, vcpu } = realModeGuest(vm, Uint8Array.of(0xb0, 0x42, 0xe6, 0x10, 0xf4)); // mov al,0x42; out 0x10,al; hlt
 
   const io = vcpu.runOnce();
   assert.equal(io.kind, 'io');
@@ -77,18 +83,7 @@ test('KVM_RUN exits allocate nothing: 200k port I/O exits run without a garbage 
   if (!requireKvm(t)) return;
   const kvm = Kvm.open();
   const vm = kvm.createVm();
-  const mem = GuestMemory.allocate([{ guestBase: 0, size: 1 << 20 }]);
-  vm.setUserMemoryRegion(0, 0n, 1 << 20, mem.regions()[0]!.hostAddr!);
-  mem.write(0x1000, Uint8Array.of(0xe6, 0x10, 0xeb, 0xfc)); // l: out 0x10,al; jmp l
-  const vcpu = vm.createVcpu(0);
-  const sregs = vcpu.getSregs();
-  sregs.cs.base = 0n;
-  sregs.cs.selector = 0;
-  vcpu.setSregs(sregs);
-  const regs = vcpu.getRegs();
-  regs.rip = 0x1000n;
-  regs.rflags = 2n;
-  vcpu.setRegs(regs);
+  const { mem, vcpu } = realModeGuest(vm, Uint8Array.of(0xe6, 0x10, 0xeb, 0xfc)); // l: out 0x10,al; jmp l
   // The exits escape into `sink`, as they do into the vCPU loop's handler: an allocation cannot be optimised away.
   const sink: unknown[] = [null];
   let ports = 0;
