@@ -6,6 +6,8 @@ import * as sys from '../../sys/libc.js';
 import { SysError } from '../../sys/errors.js';
 
 const ONE = new BigUint64Array([1n]);
+/** The counter read by drainEventFd: one per thread (module instances are), so draining allocates nothing. */
+const COUNTER = new BigUint64Array(1);
 
 /** Creates a non-blocking, close-on-exec eventfd. */
 export function createEventFd(): number {
@@ -22,14 +24,13 @@ export function writeEventFd(fd: number): void {
   }
 }
 
-/** Reads and resets the counter; 0 if it was 0 (non-blocking fd). */
+/** Reads and resets the counter (of an eventfd, or the expirations of a timerfd); 0 if it was 0 (non-blocking fd). */
 export function drainEventFd(fd: number): number {
-  const buf = new BigUint64Array(1);
   try {
-    sys.read(fd, buf);
+    sys.read(fd, COUNTER);
   } catch (err) {
     if (err instanceof SysError && err.errno === sys.EAGAIN) return 0;
     throw err;
   }
-  return Number(buf[0]!);
+  return Number(COUNTER[0]!);
 }

@@ -27,7 +27,7 @@ import { isMainThread, type MessagePort, parentPort, receiveMessageOnPort, worke
 import * as sys from '../../../sys/libc.js';
 import { GuestMemory, type SharedGuestMemory } from '../../../memory/guest-memory.js';
 import { publish, wake } from '../../../util/sync.js';
-import { writeEventFd } from '../../pci/eventfd.js';
+import { drainEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { SplitQueue } from '../queue/split.js';
 import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
 import { DeviceEventLoop } from '../runtime/event-loop.js';
@@ -156,7 +156,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
       onError: (error, where) => this.deviceFailed(error, where),
     }, () => this.#wakeDevice());
     this.#loop.addFd(init.controlEventFd, sys.EPOLLIN, () => {
-      this.#loop.drain(init.controlEventFd);
+      drainEventFd(init.controlEventFd);
       this.#drainRequests();
     }, 'control');
     const { device } = this.#built;
@@ -338,7 +338,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
         for (const source of this.#queueSources) this.#loop.removeFd(source);
         this.#queueFds = req.eventFds;
         this.#queueSources = this.#queueFds.map((fd, q) => this.#loop.addFd(fd, sys.EPOLLIN, () => {
-          this.#loop.drain(fd);
+          drainEventFd(fd);
           this.#kicks++;
           this.#statsStale = true;
           if (this.#signaller) this.#pending.add(q);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as sys from '../../../sys/libc.js';
-import { createEventFd, writeEventFd } from '../../pci/eventfd.js';
+import { createEventFd, drainEventFd, writeEventFd } from '../../pci/eventfd.js';
 import { DeviceEventLoop } from './event-loop.js';
 
 function loopWith(onRound: () => boolean = () => false) {
@@ -16,7 +16,13 @@ function loopWith(onRound: () => boolean = () => false) {
     onError: (error, where) => errors.push(`${where}: ${error.message}`),
   }, () => { wakes++; });
   const running = loop.run();
-  return { loop, errors, running, wakes: () => wakes };
+  /** Ends run() and closes the loop. */
+  const shutdown = async (): Promise<void> => {
+    loop.stop();
+    await running;
+    loop.close();
+  };
+  return { loop, errors, shutdown, wakes: () => wakes };
 }
 
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
@@ -28,11 +34,11 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
 }
 
 test('fd sources, timers and wake-ups are served by one loop, which returns to the event loop while idle', async () => {
-  const { loop, errors, running, wakes } = loopWith();
+  const { loop, errors, shutdown, wakes } = loopWith();
   const fd = createEventFd();
   try {
     let ready = 0;
-    loop.addFd(fd, sys.EPOLLIN, () => { loop.drain(fd); ready++; });
+    loop.addFd(fd, sys.EPOLLIN, () => { drainEventFd(fd); ready++; });
     writeEventFd(fd);
     await until('the fd handler', () => ready === 1);
 
@@ -56,16 +62,14 @@ test('fd sources, timers and wake-ups are served by one loop, which returns to t
     await until('onWake from the eventfd', () => wakes() === before + 2);
     assert.deepEqual(errors, []);
   } finally {
-    loop.stop();
-    await running;
-    loop.close();
+    await shutdown();
     sys.close(fd);
   }
 });
 
 test('a throwing handler is reported and the loop goes on', async () => {
   let rounds = 0;
-  const { loop, errors, running } = loopWith(() => {
+  const { loop, errors, shutdown } = loopWith(() => {
     rounds++;
     return false;
   });
@@ -73,7 +77,7 @@ test('a throwing handler is reported and the loop goes on', async () => {
   try {
     let calls = 0;
     loop.addFd(fd, sys.EPOLLIN, () => {
-      loop.drain(fd);
+      drainEventFd(fd);
       calls++;
       throw new Error('boom');
     }, 'test fd');
@@ -84,15 +88,13 @@ test('a throwing handler is reported and the loop goes on', async () => {
     assert.deepEqual(errors, ['test fd: boom', 'test fd: boom']);
     assert.ok(rounds >= 2);
   } finally {
-    loop.stop();
-    await running;
-    loop.close();
+    await shutdown();
     sys.close(fd);
   }
 });
 
 test('tracked operations: whenIdle waits for them, and their settling wakes a sleeping loop', async () => {
-  const { loop, running, wakes } = loopWith();
+  const { loop, shutdown, wakes } = loopWith();
   try {
     let resolveOp!: () => void;
     const op = new Promise<void>((resolve) => { resolveOp = resolve; });
@@ -111,22 +113,18 @@ test('tracked operations: whenIdle waits for them, and their settling wakes a sl
     loop.whenIdle(() => { immediate = true; });
     assert.ok(immediate, 'with nothing in flight, at once');
   } finally {
-    loop.stop();
-    await running;
-    loop.close();
+    await shutdown();
   }
 });
 
 test('a busy loop still lets timers and promises of its thread run', async () => {
   // round() always has work: the loop must still yield to Node's event loop.
-  const { loop, running } = loopWith(() => true);
+  const { shutdown } = loopWith(() => true);
   try {
     const started = Date.now();
     await sleep(10);
     assert.ok(Date.now() - started < 1000, 'a timer of this thread ran while the loop was busy');
   } finally {
-    loop.stop();
-    await running;
-    loop.close();
+    await shutdown();
   }
 });

@@ -19,6 +19,7 @@
  * A handler that throws never ends the loop: the error goes to `onError`.
  */
 import * as sys from '../../../sys/libc.js';
+import { createEventFd, drainEventFd, writeEventFd } from '../../pci/eventfd.js';
 
 /** The longest a busy loop runs before letting Node's event loop run (ms). */
 export const YIELD_EVERY_MS = 2;
@@ -54,8 +55,6 @@ export class DeviceEventLoop {
   readonly #syncView = new DataView(this.#syncEvents.buffer);
   readonly #asyncEvents = new Uint8Array(MAX_EVENTS * sys.EPOLL_EVENT_SIZE);
   readonly #asyncView = new DataView(this.#asyncEvents.buffer);
-  /** Reused 8-byte buffer for draining eventfds and timerfds. */
-  readonly #counter = new BigUint64Array(1);
   readonly #idleWaiters: Array<() => void> = [];
   readonly #onWake: () => void;
   #nextId = 1;
@@ -70,9 +69,9 @@ export class DeviceEventLoop {
     this.#hooks = hooks;
     this.#onWake = onWake;
     this.epfd = sys.epollCreate();
-    this.wakeEventFd = sys.eventfd(0, sys.EFD_CLOEXEC | sys.EFD_NONBLOCK);
+    this.wakeEventFd = createEventFd();
     this.#wakeSource = this.addFd(this.wakeEventFd, sys.EPOLLIN, () => {
-      this.drain(this.wakeEventFd);
+      drainEventFd(this.wakeEventFd);
       this.#wakeWanted = true;
     }, 'wake-up');
   }
@@ -111,7 +110,7 @@ export class DeviceEventLoop {
   addTimer(onFire: () => void, where = 'timer'): number {
     const fd = sys.timerfdCreate();
     const id = this.addFd(fd, sys.EPOLLIN, () => {
-      if (this.drain(fd) > 0) onFire();
+      if (drainEventFd(fd) > 0) onFire();
     }, where);
     this.#sources.get(id)!.timer = true;
     return id;
@@ -126,7 +125,7 @@ export class DeviceEventLoop {
   /** Asks for the owner's onWake in the next round; safe from any code on this thread. */
   wake(): void {
     this.#wakeWanted = true;
-    if (this.#sleepingOffThread) this.#kickEventFd();
+    if (this.#sleepingOffThread) writeEventFd(this.wakeEventFd);
   }
 
   /** Work that may touch guest memory until it settles; whenIdle callbacks wait for it. */
@@ -151,17 +150,7 @@ export class DeviceEventLoop {
   /** Ends run() after the current round; safe from any code on this thread. */
   stop(): void {
     this.#stopped = true;
-    if (this.#sleepingOffThread) this.#kickEventFd();
-  }
-
-  /** Reads and resets an eventfd or timerfd counter (0 when it was not ready). */
-  drain(fd: number): number {
-    try {
-      sys.read(fd, this.#counter);
-    } catch {
-      return 0; // EAGAIN: nothing to read
-    }
-    return Number(this.#counter[0]!);
+    if (this.#sleepingOffThread) writeEventFd(this.wakeEventFd);
   }
 
   async run(): Promise<void> {
@@ -236,12 +225,6 @@ export class DeviceEventLoop {
     } catch (err) {
       this.#hooks.onError(err instanceof Error ? err : new Error(String(err)), where);
     }
-  }
-
-  #kickEventFd(): void {
-    try {
-      sys.write(this.wakeEventFd, new BigUint64Array([1n]));
-    } catch { /* EAGAIN: already signalled */ }
   }
 
   #runIdleWaiters(): void {
