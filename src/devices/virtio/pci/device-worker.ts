@@ -72,7 +72,8 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   readonly #config: ConfigSpace | null;
   readonly #wakeEventFd: number;
   #seq = 0;
-  #dead = false;
+  /** The main thread has seen the worker die and reported it (the shared DEAD word may be set by the worker first). */
+  #deathReported = false;
   #epoch = 0;
   #events: VirtioBackendEvents | null = null;
   #exited: Promise<void>;
@@ -214,7 +215,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
 
   /** Whether the device thread has died (the device then needs a reset that nothing can serve). */
   get dead(): boolean {
-    return this.#dead || Atomics.load(this.#control, ControlWord.DEAD) !== 0;
+    return this.#deathReported || Atomics.load(this.#control, ControlWord.DEAD) !== 0;
   }
 
   #request(req: DeviceThreadRequest): void {
@@ -243,8 +244,8 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   }
 
   #died(why: string): void {
-    if (this.#closed || this.#dead) return;
-    this.#dead = true;
+    if (this.#closed || this.#deathReported) return;
+    this.#deathReported = true;
     Atomics.store(this.#control, ControlWord.DEAD, 1);
     this.#logger.warn(`${this.name}: ${why}; the device needs a reset`);
     this.#events?.needsReset(why);
