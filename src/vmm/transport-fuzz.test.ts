@@ -72,7 +72,8 @@ test('transport fuzz: random config, BAR and ring writes on three devices with r
       assert.ok(stopped, 'every device thread stopped');
     }
   }), { numRuns: 12 });
-  assert.ok(activations > 0, 'some runs brought devices up on hostile rings');
+  // Each run has dozens of bring-ups; most must reach DRIVER_OK, or the fuzz never gets past the transport.
+  assert.ok(activations >= 12, `devices came up on hostile rings only ${activations} times in 12 runs`);
 });
 
 async function apply(o: Op, pci: PciDevices, mem: GuestMemory): Promise<void> {
@@ -123,10 +124,11 @@ async function apply(o: Op, pci: PciDevices, mem: GuestMemory): Promise<void> {
       return;
     }
     case 'bringup': {
+      // Memory decode and bus master first: until then the BAR is not mapped (PCI 3.0 §6.2.2).
+      const slot = pci.root.devices().find((d) => d.device === fns[o.fn]!.transport)!.slot;
+      pci.root.writeConfig(0, slot, 0, 4, Uint8Array.of(0x06, 0));
       const at = fns[o.fn]!.transport.config.bar(0)?.mappedAt;
       if (at === null || at === undefined) return;
-      const slot = pci.root.devices().find((d) => d.device === fns[o.fn]!.transport)!.slot;
-      pci.root.writeConfig(0, slot, 0, 4, Uint8Array.of(0x06, 0)); // memory decode, bus master
       const w = (off: number, width: number, value: number): void => pci.root.writeMmio(at + COMMON_CFG_OFFSET + off, bytes(width, value));
       w(CommonCfg.DEVICE_STATUS, 1, 0);
       w(CommonCfg.DEVICE_STATUS, 1, 3);
