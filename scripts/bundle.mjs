@@ -2,7 +2,7 @@
 // dist/tkvm/ (the package's bin). Loading a few bundled files instead of
 // ~100 ES modules takes tens of milliseconds off every `tkvm run` start.
 // The worker entries keep their names, because the code that starts them
-// resolves './vcpu-thread.js', './device-thread.js' and './virtio-host.js'
+// resolves './vcpu-thread.js', './device-thread.js', './sleeper-thread.js' and './virtio-host.js'
 // (which device threads import, src/vmm/pci-devices.ts) next to itself.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ await build({
     'dist/src/cli/main.js',
     'dist/src/vmm/vcpu-thread.js',
     'dist/src/devices/virtio/pci/device-thread.js',
+    'dist/src/devices/virtio/runtime/sleeper-thread.js',
     'dist/src/vmm/virtio-host.js',
   ],
   outdir,

@@ -274,22 +274,6 @@ const CLOCK_MONOTONIC = 1;
 const TFD_CLOEXEC = 0o2000000;
 const TFD_NONBLOCK = 0o4000;
 
-/**
- * epoll_wait(2) run on libuv's thread pool: the promise settles on this
- * thread's event loop with the number of events written into `buf` (0 when
- * the wait was interrupted). `buf` must not be touched until it settles.
- */
-export function epollWaitAsync(epfd: number, buf: Uint8Array, timeoutMs: number): Promise<number> {
-  const max = Math.floor(buf.length / EPOLL_EVENT_SIZE);
-  return new Promise((resolve, reject) => {
-    c.epollWait.async(epfd, buf, max, timeoutMs, (err: unknown, n: number) => {
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
-      // errno belongs to the pool thread; the only expected failure is EINTR.
-      else resolve(n < 0 ? 0 : n);
-    });
-  });
-}
-
 /** A non-blocking CLOCK_MONOTONIC timerfd (timerfd_create(2)). */
 export function timerfdCreate(): number {
   return check(timerfdCreateFn(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK) as number, 'timerfd_create');

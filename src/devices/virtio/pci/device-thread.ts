@@ -30,6 +30,7 @@ import { publish, wake } from '../../../util/sync.js';
 import { drainEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { SplitQueue } from '../queue/split.js';
 import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
+import { SleeperClient, type SleeperSlot } from '../runtime/sleeper.js';
 import { DeviceEventLoop } from '../runtime/event-loop.js';
 import { buildQueues, type QueueSetup } from './backend.js';
 import '../devices.js'; // registers every device kind in this thread
@@ -61,6 +62,8 @@ export interface DeviceThreadInit {
   /** Float64 counters, in the order of `counterNames` from 'ready'. */
   stats: SharedArrayBuffer;
   port: MessagePort;
+  /** Where this thread sleeps when idle (runtime/sleeper.ts). */
+  sleeper: SleeperSlot;
   /** Supervision tests: on the first queue kick, throw from the device's service, or end the thread. */
   faultInjection?: 'throw' | 'exit';
   /**
@@ -154,7 +157,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
       round: () => this.#serve(),
       sleepTimeoutMs: () => this.#sleepTimeoutMs(),
       onError: (error, where) => this.deviceFailed(error, where),
-    }, () => this.#wakeDevice());
+    }, () => this.#wakeDevice(), new SleeperClient(init.sleeper));
     this.#loop.addFd(init.controlEventFd, sys.EPOLLIN, () => {
       drainEventFd(init.controlEventFd);
       this.#drainRequests();

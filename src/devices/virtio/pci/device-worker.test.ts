@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -214,5 +215,25 @@ test('virtio-console flow control: unsent output bounds what the device takes; t
     for (let i = 0; i < chunks; i++) assert.equal(all[i * CHUNK], i & 0xff, `chunk ${i} in order`);
   } finally {
     await h.close();
+  }
+});
+
+test('eight idle device threads hold no thread of libuv\'s pool: fs.promises runs, and each still wakes for a kick', async () => {
+  // libuv's pool has 4 threads: when idle devices slept on it, the 4th starved fs.promises and a 5th never started.
+  const devices = [];
+  try {
+    for (let i = 0; i < 8; i++) devices.push(await activated({ type: 'rng' }, 0));
+    await sleep(50); // past the short on-thread wait: every loop now sleeps off-thread
+    const read = readFile('/proc/self/status', 'utf8').then(() => 'read');
+    assert.equal(await Promise.race([read, sleep(3000).then(() => 'starved')]), 'read');
+    for (const h of devices) {
+      const chain = h.driver.addChain([{ len: 16, writable: true }]);
+      h.driver.setUsedEvent(0);
+      writeEventFd(h.backend.queueEventFds[0]!);
+      await waitFor('the kick to be served', () => h.driver.usedIdx() > 0);
+      assert.deepEqual(h.driver.takeUsed(), [{ id: chain.head, len: 16 }]);
+    }
+  } finally {
+    for (const h of devices) await h.close();
   }
 });

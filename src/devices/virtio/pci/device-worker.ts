@@ -24,6 +24,7 @@ import { createEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { DeviceLogger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { VirtioActivation, VirtioBackendEvents, VirtioPciBackend } from './backend.js';
+import { acquireSleeperSlot, releaseSleeperSlot } from '../runtime/sleeper.js';
 import { ConfigSpace } from '../config-space.js';
 import {
   CONTROL_WORDS, ControlWord, type DeviceThreadEvent, type DeviceThreadInit, type DeviceThreadRequest, DEVICE_THREAD_KIND, MAX_STATS,
@@ -112,17 +113,22 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
    */
   static async start(spec: VirtioDeviceSpec, memory: SharedGuestMemory, options: ThreadedBackendOptions = {}): Promise<ThreadedVirtioBackend> {
     const name = specName(spec);
+    const sleeper = await acquireSleeperSlot();
     const controlEventFd = createEventFd();
     const control = new SharedArrayBuffer(4 * CONTROL_WORDS);
     const stats = new SharedArrayBuffer(8 * MAX_STATS);
     const { port1, port2 } = new MessageChannel();
     const init: DeviceThreadInit = {
-      kind: DEVICE_THREAD_KIND, spec, memory, controlEventFd, control, stats, port: port2,
+      kind: DEVICE_THREAD_KIND, spec, memory, controlEventFd, control, stats, port: port2, sleeper,
       ...(options.faultInjection ? { faultInjection: options.faultInjection } : {}),
       ...(options.hostModules ? { hostModules: options.hostModules } : {}),
     };
     const worker = new Worker(THREAD_URL, { name, workerData: init, transferList: [port2], stdout: false, stderr: false });
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Its epoll set (in the sleeper's) closes with the thread: the slot is free from then on.
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => {
+      releaseSleeperSlot(sleeper);
+      resolve();
+    }));
     try {
       const ready = await new Promise<Extract<DeviceThreadEvent, { type: 'ready' }>>((resolve, reject) => {
         const timer = setTimeout(() => reject(new TkvmError('ERR_VIRTIO_WORKER', `${name}: device thread did not start`)), options.timeoutMs ?? 5000);

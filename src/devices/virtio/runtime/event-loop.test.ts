@@ -6,21 +6,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as sys from '../../../sys/libc.js';
 import { createEventFd, drainEventFd, writeEventFd } from '../../pci/eventfd.js';
 import { DeviceEventLoop } from './event-loop.js';
+import { acquireSleeperSlot, releaseSleeperSlot, SleeperClient } from './sleeper.js';
 
-function loopWith(onRound: () => boolean = () => false) {
+async function loopWith(onRound: () => boolean = () => false) {
+  const slot = await acquireSleeperSlot();
   const errors: string[] = [];
   let wakes = 0;
   const loop = new DeviceEventLoop({
     round: onRound,
     sleepTimeoutMs: () => -1,
     onError: (error, where) => errors.push(`${where}: ${error.message}`),
-  }, () => { wakes++; });
+  }, () => { wakes++; }, new SleeperClient(slot));
   const running = loop.run();
   /** Ends run() and closes the loop. */
   const shutdown = async (): Promise<void> => {
     loop.stop();
     await running;
     loop.close();
+    releaseSleeperSlot(slot);
   };
   return { loop, errors, shutdown, wakes: () => wakes };
 }
@@ -34,7 +37,7 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
 }
 
 test('fd sources, timers and wake-ups are served by one loop, which returns to the event loop while idle', async () => {
-  const { loop, errors, shutdown, wakes } = loopWith();
+  const { loop, errors, shutdown, wakes } = await loopWith();
   const fd = createEventFd();
   try {
     let ready = 0;
@@ -69,7 +72,7 @@ test('fd sources, timers and wake-ups are served by one loop, which returns to t
 
 test('a throwing handler is reported and the loop goes on', async () => {
   let rounds = 0;
-  const { loop, errors, shutdown } = loopWith(() => {
+  const { loop, errors, shutdown } = await loopWith(() => {
     rounds++;
     return false;
   });
@@ -94,7 +97,7 @@ test('a throwing handler is reported and the loop goes on', async () => {
 });
 
 test('tracked operations: whenIdle waits for them, and their settling wakes a sleeping loop', async () => {
-  const { loop, shutdown, wakes } = loopWith();
+  const { loop, shutdown, wakes } = await loopWith();
   try {
     let resolveOp!: () => void;
     const op = new Promise<void>((resolve) => { resolveOp = resolve; });
@@ -119,7 +122,7 @@ test('tracked operations: whenIdle waits for them, and their settling wakes a sl
 
 test('a busy loop still lets timers and promises of its thread run', async () => {
   // round() always has work: the loop must still yield to Node's event loop.
-  const { shutdown } = loopWith(() => true);
+  const { shutdown } = await loopWith(() => true);
   try {
     const started = Date.now();
     await sleep(10);

@@ -11,15 +11,17 @@
  * - when idle with no tracked operation in flight it first waits in
  *   epoll_wait on this thread for up to SYNC_IDLE_MS, the cheapest way to
  *   catch the next kick of a busy guest;
- * - then it sleeps in epoll_wait on libuv's thread pool
- *   (sys.epollWaitAsync), leaving this thread's event loop free; a tracked
- *   operation that settles, or wake(), ends the sleep through the wake-up
- *   eventfd.
+ * - then it sleeps off-thread in the process-wide sleeper (sleeper.ts:
+ *   Atomics.waitAsync on a word that the sleeper thread's epoll_wait
+ *   sets), leaving this thread's event loop free and holding no thread of
+ *   libuv's pool; a tracked operation that settles, or wake(), ends the
+ *   sleep through the wake-up eventfd.
  *
  * A handler that throws never ends the loop: the error goes to `onError`.
  */
 import * as sys from '../../../sys/libc.js';
 import { createEventFd, drainEventFd, writeEventFd } from '../../pci/eventfd.js';
+import type { SleeperClient } from './sleeper.js';
 
 /** The longest a busy loop runs before letting Node's event loop run (ms). */
 export const YIELD_EVERY_MS = 2;
@@ -53,10 +55,9 @@ export class DeviceEventLoop {
   readonly #sources = new Map<number, FdSource>();
   readonly #syncEvents = new Uint8Array(MAX_EVENTS * sys.EPOLL_EVENT_SIZE);
   readonly #syncView = new DataView(this.#syncEvents.buffer);
-  readonly #asyncEvents = new Uint8Array(MAX_EVENTS * sys.EPOLL_EVENT_SIZE);
-  readonly #asyncView = new DataView(this.#asyncEvents.buffer);
   readonly #idleWaiters: Array<() => void> = [];
   readonly #onWake: () => void;
+  readonly #sleeper: SleeperClient;
   #nextId = 1;
   #wakeSource: number;
   #wakeWanted = false;
@@ -65,9 +66,10 @@ export class DeviceEventLoop {
   #inFlight = 0;
   #workLeft = false;
 
-  constructor(hooks: EventLoopHooks, onWake: () => void) {
+  constructor(hooks: EventLoopHooks, onWake: () => void, sleeper: SleeperClient) {
     this.#hooks = hooks;
     this.#onWake = onWake;
+    this.#sleeper = sleeper;
     this.epfd = sys.epollCreate();
     this.wakeEventFd = createEventFd();
     this.#wakeSource = this.addFd(this.wakeEventFd, sys.EPOLLIN, () => {
@@ -158,7 +160,6 @@ export class DeviceEventLoop {
     while (!this.#stopped) {
       const busy = this.#workLeft || this.#wakeWanted;
       let n: number;
-      let fromPool = false;
       if (busy) n = sys.epollWait(this.epfd, this.#syncEvents, 0);
       else {
         const sleep = this.#hooks.sleepTimeoutMs();
@@ -166,15 +167,15 @@ export class DeviceEventLoop {
         if (n === 0 && !this.#wakeWanted && !this.#stopped) {
           this.#sleepingOffThread = true;
           try {
-            n = await sys.epollWaitAsync(this.epfd, this.#asyncEvents, this.#hooks.sleepTimeoutMs());
+            await this.#sleeper.sleep(this.epfd, this.#hooks.sleepTimeoutMs());
           } finally {
             this.#sleepingOffThread = false;
           }
-          fromPool = true;
+          n = sys.epollWait(this.epfd, this.#syncEvents, 0);
           sliceStart = performance.now();
         }
       }
-      this.#dispatch(fromPool ? this.#asyncView : this.#syncView, n);
+      this.#dispatch(this.#syncView, n);
       if (this.#wakeWanted) {
         this.#wakeWanted = false;
         this.#call(this.#onWake, 'wake-up');
@@ -191,6 +192,7 @@ export class DeviceEventLoop {
   close(): void {
     for (const source of this.#sources.values()) if (source.timer) sys.close(source.fd);
     this.#sources.clear();
+    this.#sleeper.leave(this.epfd);
     sys.close(this.epfd);
     sys.close(this.wakeEventFd);
   }
