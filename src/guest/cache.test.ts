@@ -69,7 +69,8 @@ test('cacheRoot follows XDG_CACHE_HOME when it is absolute, else ~/.cache', () =
 
 test('the cache layout names directories after the keys', () => {
   const layout = guestCacheLayout('/c/tkvm', { kernel: 'k1', initramfs: 'i1' });
-  assert.equal(layout.kernel, join('/c/tkvm/guest/kernel-k1', 'bzImage'));
-  assert.equal(layout.initrd, join('/c/tkvm/guest/initramfs-i1', 'initramfs.cpio.gz'));
+  assert.equal(layout.kernel, join('/c/tkvm/guest/kernel-k1', 'vmlinux'));
+  assert.equal(layout.bzImage, join('/c/tkvm/guest/kernel-k1', 'bzImage'));
+  assert.equal(layout.initrd, join('/c/tkvm/guest/initramfs-i1', 'initramfs.cpio'));
   assert.equal(layout.log, '/c/tkvm/guest/logs/setup.log');
 });

@@ -7,9 +7,11 @@
  * instant.
  *
  *   $XDG_CACHE_HOME/tkvm/guest/   (default ~/.cache/tkvm/guest/)
- *     kernel-KEY/bzImage          the kernel, with its .config (config)
- *                                 and the log of its build (build.log)
- *     initramfs-KEY/initramfs.cpio.gz
+ *     kernel-KEY/vmlinux          the kernel tkvm boots (the uncompressed
+ *                                 ELF: no decompressor to run), its
+ *                                 bzImage, its .config (config) and the
+ *                                 log of its build (build.log)
+ *     initramfs-KEY/initramfs.cpio (uncompressed)
  *     logs/setup.log              output of the last setup's commands
  *     work/                       build trees (removed after a build)
  */
@@ -23,7 +25,7 @@ import { isAbsolute, join } from 'node:path';
  * there alters what is built (make flags, initramfs layout...), so caches
  * built by the old recipe are not reused.
  */
-export const GUEST_BUILDER_VERSION = 1;
+export const GUEST_BUILDER_VERSION = 2;
 
 /** Length of the hex key in directory names (80 bits). */
 const KEY_HEX_DIGITS = 20;
@@ -84,7 +86,10 @@ export function initramfsKey(inputs: InitramfsInputs): string {
 export interface GuestCacheLayout {
   root: string;
   kernelDir: string;
+  /** The ELF vmlinux tkvm boots. */
   kernel: string;
+  /** The same kernel as a bzImage, for other VMMs and boot loaders. */
+  bzImage: string;
   kernelConfig: string;
   initramfsDir: string;
   initrd: string;
@@ -100,10 +105,11 @@ export function guestCacheLayout(root: string, keys: { kernel: string; initramfs
   return {
     root: guestDir,
     kernelDir,
-    kernel: join(kernelDir, 'bzImage'),
+    kernel: join(kernelDir, 'vmlinux'),
+    bzImage: join(kernelDir, 'bzImage'),
     kernelConfig: join(kernelDir, 'config'),
     initramfsDir,
-    initrd: join(initramfsDir, 'initramfs.cpio.gz'),
+    initrd: join(initramfsDir, 'initramfs.cpio'),
     log: join(guestDir, 'logs', 'setup.log'),
     workDir: join(guestDir, 'work'),
     lock: join(guestDir, 'setup.lock'),

@@ -1,7 +1,7 @@
 /**
  * Building the default guest kernel from Debian's linux-source tarball:
  * unpack, apply the patch series, configure (tinyconfig + the fragment,
- * verified), and `make bzImage`. Always ARCH=x86_64: with ARCH=x86,
+ * verified), and `make bzImage`, which also links vmlinux. Always ARCH=x86_64: with ARCH=x86,
  * tinyconfig would pick a 32-bit kernel.
  */
 
@@ -58,8 +58,15 @@ export async function configureKernel(sourceDir: string, fragmentPath: string, l
   return verified;
 }
 
-/** `make -jN bzImage`; returns the path of the image. */
-export async function buildKernelImage(sourceDir: string, jobs: number, log: BuildLog): Promise<string> {
+export interface KernelImages {
+  /** The compressed, self-decompressing image (x86 boot protocol). */
+  bzImage: string;
+  /** The kernel ELF (PVH note, 64-bit entry), which boots without a decompressor. */
+  vmlinux: string;
+}
+
+/** `make -jN bzImage`; returns the paths of the bzImage and of the vmlinux it was made from. */
+export async function buildKernelImage(sourceDir: string, jobs: number, log: BuildLog): Promise<KernelImages> {
   await log.run('building the kernel', 'make', [MAKE_ARCH, `-j${jobs}`, 'bzImage'], { cwd: sourceDir, env: buildEnv() });
-  return join(sourceDir, 'arch/x86/boot/bzImage');
+  return { bzImage: join(sourceDir, 'arch/x86/boot/bzImage'), vmlinux: join(sourceDir, 'vmlinux') };
 }

@@ -126,8 +126,9 @@ async function buildKernel(
       );
       verified = (await configureKernel(sourceDir, sources.configFragmentPath, log)).map((item) => item.symbol);
     });
-    const image = await progress.run(`building the kernel (make -j${jobs} bzImage)`, () => buildKernelImage(sourceDir, jobs, log));
-    copyFileSync(image, join(temp, 'bzImage'));
+    const images = await progress.run(`building the kernel (make -j${jobs} bzImage)`, () => buildKernelImage(sourceDir, jobs, log));
+    copyFileSync(images.bzImage, join(temp, 'bzImage'));
+    copyFileSync(images.vmlinux, join(temp, 'vmlinux'));
     copyFileSync(join(sourceDir, '.config'), join(temp, 'config'));
     copyFileSync(log.path, join(temp, 'build.log'));
   });
@@ -183,7 +184,7 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupResult>
     else {
       await progress.run(`building the initramfs (${BUSYBOX_PATH} + guest/init)`, () =>
         publishDirectory(layout.initramfsDir, async (temp) => {
-          writeFileSync(join(temp, 'initramfs.cpio.gz'), buildInitramfsFromHost(BUSYBOX_PATH, sources.initScript));
+          writeFileSync(join(temp, 'initramfs.cpio'), buildInitramfsFromHost(BUSYBOX_PATH, sources.initScript));
         }),
       );
     }

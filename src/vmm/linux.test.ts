@@ -29,7 +29,7 @@ test('Linux: SMP, cmdline, system calls, ext4 on virtio-blk, and --exec status o
   buildSyscallTest();
   const work = mkdtempSync(path.join(tmpdir(), 'tkvm-linux-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
-  const initrd = path.join(work, 'initramfs.cpio.gz');
+  const initrd = path.join(work, 'initramfs.cpio');
   writeFileSync(initrd, initramfsWith(guest.initrd, [
     { guestPath: '/opt/tkvm/syscall-test', hostPath: SYSCALL_TEST },
     ...withLibraries('/opt/tkvm/mke2fs', '/sbin/mke2fs'),
