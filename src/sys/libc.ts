@@ -326,3 +326,48 @@ export const LOCK_UN = 8;
 export function flock(fd: number, operation: number): void {
   check(retryOnEintr(() => flockFn(fd, operation) as number), 'flock');
 }
+
+// ---------------------------------------------------------------------------
+// Appended for the TAP backend (src/backends/net/tap.ts): vectored I/O on a
+// non-blocking TAP fd with raw results (EAGAIN is an ordinary outcome on the
+// hot path, so these return -1 and leave errno for lastErrno() instead of
+// throwing), socket(2) for the interface ioctls (SIOCSIFFLAGS wants a
+// socket, not the TAP fd), and setns(2) so that tests can enter a network
+// namespace they created. Numbers and struct ifreq live in sys/tun.ts.
+// ---------------------------------------------------------------------------
+
+const readvFn = libc.func('ssize_t readv(int fd, void *iov, int iovcnt)');
+const writevFn = libc.func('ssize_t writev(int fd, void *iov, int iovcnt)');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const CLONE_NEWNET = 0x40000000;
+
+/**
+ * readv(2) into the `count` struct iovecs in `iov` (an IovecList's bytes):
+ * the byte count, or -1 with errno in lastErrno(). No allocation, no throw.
+ */
+export function readvRaw(fd: number, iov: Uint8Array, count: number): number {
+  return readvFn(fd, iov, count) as number;
+}
+
+/** writev(2) from `count` struct iovecs: the byte count, or -1 with errno in lastErrno(). */
+export function writevRaw(fd: number, iov: Uint8Array, count: number): number {
+  return writevFn(fd, iov, count) as number;
+}
+
+/** socket(2), close-on-exec. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  return check(socketFn(domain, type | SOCK_CLOEXEC, protocol) as number, 'socket');
+}
+
+/**
+ * setns(2): moves the calling thread (only it) into the namespace `fd`
+ * refers to (e.g. an open /run/netns/NAME with CLONE_NEWNET).
+ */
+export function setns(fd: number, nstype: number): void {
+  check(setnsFn(fd, nstype) as number, 'setns');
+}
