@@ -50,6 +50,20 @@ function guestArgs(cmdline: string): string[] {
   return ['run', '--debug-exit', '--kernel', guestPath('net-bench'), '--mem', '256M', '--net', `tap=${TAP}`, '--cmdline', cmdline];
 }
 
+test('net-bench runs in ring 3, rejects bad options and names a missing virtio-net device', { timeout: 60_000 }, async (t) => {
+  if (!requireKvm(t, 'net-bench')) return;
+  const base = ['run', '--debug-exit', '--kernel', guestPath('net-bench'), '--mem', '256M', '--cmdline'];
+  const bad = await runTkvm([...base, 'mode=tx size=59']);
+  assert.equal(bad.status, 35);
+  assert.match(bad.stdout, /FAIL: net-bench: size= must be a number from 60 to 65536/);
+  const small = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('net-bench'), '--mem', '32M', '--cmdline', 'mode=tx']);
+  assert.equal(small.status, 35);
+  assert.match(small.stdout, /FAIL: net-bench: RAM .* is not usable/);
+  const none = await runTkvm([...base, 'mode=rx size=1500']);
+  assert.equal(none.status, 35);
+  assert.match(none.stdout, /FAIL: no virtio device 1af4:1041 on PCI bus 0/);
+});
+
 test('the ring-3 guest sends raw frames through virtio-net to a TAP and receives frames from it, bytes checked', { todo: TODO, timeout: 180_000 }, async (t) => {
   if (!requireKvm(t, 'net-bench') || !requireNetns(t)) return;
   const tapLoop = buildTapLoop();

@@ -241,7 +241,7 @@ test('--net tap creates tkvm<N>, up and non-persistent, and it is gone after clo
 
 test('frames sent through the backend reach the kernel side of an existing TAP, header honoured', { timeout: 30_000 }, async (t) => {
   if (!requireNetns(t)) return;
-  await withTapNamespace(async ({ memory, tapMac }) => {
+  await withTapNamespace(async ({ ns, memory, tapMac }) => {
     const tap = TapBackend.open({ name: TAP });
     const { socket, next } = await bindUdp(5555);
     try {
@@ -267,6 +267,12 @@ test('frames sent through the backend reach the kernel side of an existing TAP, 
       const hostile = encodeHeader({ flags: 1, csumStart: 4000, csumOffset: 6 });
       assert.equal(tap.send(gather(memory, 0xa000, new Uint8Array([...hostile, ...frame]), [])), NetStatus.Error);
       assert.equal(tap.lastError, 'EINVAL');
+
+      // With the interface down the kernel refuses frames (EIO): dropped, the link is not gone.
+      ns.ip('link', 'set', TAP, 'down');
+      assert.equal(tap.send(gather(memory, 0x1000, new Uint8Array([...encodeHeader({}), ...frame]), [])), NetStatus.Error);
+      assert.equal(tap.lastError, 'EIO');
+      ns.ip('link', 'set', TAP, 'up');
     } finally {
       socket.close();
       tap.close();
