@@ -330,14 +330,15 @@ export function flock(fd: number, operation: number): void {
 // ---------------------------------------------------------------------------
 // Appended for the TAP backend (src/backends/net/tap.ts): vectored I/O on a
 // non-blocking TAP fd with raw results (EAGAIN is an ordinary outcome on the
-// hot path, so these return -1 and leave errno for lastErrno() instead of
-// throwing), socket(2) for the interface ioctls (SIOCSIFFLAGS wants a
-// socket, not the TAP fd), and setns(2) so that tests can enter a network
-// namespace they created. Numbers and struct ifreq live in sys/tun.ts.
+// hot path, so these return -errno instead of throwing; the same functions,
+// with the same names and behaviour, as the passt backend's block), socket(2)
+// for the interface ioctls (SIOCSIFFLAGS wants a socket, not the TAP fd), and
+// setns(2) so that tests can enter a network namespace they created. The
+// numbers and struct ifreq live in sys/tun.ts.
 // ---------------------------------------------------------------------------
 
 const readvFn = libc.func('ssize_t readv(int fd, void *iov, int iovcnt)');
-const writevFn = libc.func('ssize_t writev(int fd, void *iov, int iovcnt)');
+const writevFn = libc.func('ssize_t writev(int fd, const void *iov, int iovcnt)');
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 const setnsFn = libc.func('int setns(int fd, int nstype)');
 
@@ -347,16 +348,18 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const CLONE_NEWNET = 0x40000000;
 
 /**
- * readv(2) into the `count` struct iovecs in `iov` (an IovecList's bytes):
- * the byte count, or -1 with errno in lastErrno(). No allocation, no throw.
+ * readv(2) on a non-blocking fd, for hot paths: returns the bytes read, or
+ * -errno (EAGAIN when nothing is waiting); never throws. EINTR is retried.
  */
 export function readvRaw(fd: number, iov: Uint8Array, count: number): number {
-  return readvFn(fd, iov, count) as number;
+  const ret = retryOnEintr(() => readvFn(fd, iov, count) as number);
+  return ret >= 0 ? ret : -koffi.errno();
 }
 
-/** writev(2) from `count` struct iovecs: the byte count, or -1 with errno in lastErrno(). */
+/** writev(2) like readvRaw: bytes written, or -errno (EAGAIN when there is no room). */
 export function writevRaw(fd: number, iov: Uint8Array, count: number): number {
-  return writevFn(fd, iov, count) as number;
+  const ret = retryOnEintr(() => writevFn(fd, iov, count) as number);
+  return ret >= 0 ? ret : -koffi.errno();
 }
 
 /** socket(2), close-on-exec. */

@@ -35,13 +35,10 @@ const CREATED_NAME_PATTERN = 'tkvm%d';
 const TUN_DEVICE = '/dev/net/tun';
 const SCRATCH_BYTES = 4096;
 
-const EINTR = 4;
 const EAGAIN = 11;
 /** "File descriptor in bad state": the interface behind the fd was deleted. */
 const EBADFD = 77;
 const EMSGSIZE_NAME = 'EMSGSIZE';
-/** Retries of a call interrupted by a signal before it did anything. */
-const EINTR_RETRIES = 16;
 
 export interface TapOptions {
   /** An existing TAP interface to attach to; absent: create `tkvm<N>` and remove it at close. */
@@ -208,11 +205,8 @@ export class TapBackend implements NetBackend {
   /** One writev of the whole frame (header first); the kernel takes a TAP write whole. */
   send(iov: IovecList): NetStatus {
     if (this.#fd < 0) return NetStatus.Closed;
-    for (let attempt = 0; ; attempt++) {
-      if (sys.writevRaw(this.#fd, iov.bytes, iov.count) >= 0) return NetStatus.Ok;
-      const status = this.#failure(sys.lastErrno());
-      if (status !== null || attempt >= EINTR_RETRIES) return status ?? NetStatus.Error;
-    }
+    const n = sys.writevRaw(this.#fd, iov.bytes, iov.count);
+    return n >= 0 ? NetStatus.Ok : this.#failure(-n);
   }
 
   /**
@@ -226,28 +220,19 @@ export class TapBackend implements NetBackend {
     if (this.#fd < 0) return NetStatus.Closed;
     const room = iov.length;
     const guarded = iov.push(this.#overflowByte, 1);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const n = sys.readvRaw(this.#fd, iov.bytes, iov.count);
-        if (n >= 0) {
-          this.#lastBytes = n;
-          if (n <= room) return NetStatus.Ok;
-          this.#lastError = EMSGSIZE_NAME;
-          return NetStatus.Error;
-        }
-        const status = this.#failure(sys.lastErrno());
-        if (status !== null || attempt >= EINTR_RETRIES) return status ?? NetStatus.Error;
-      }
-    } finally {
-      if (guarded) iov.truncate(room);
-    }
+    const n = sys.readvRaw(this.#fd, iov.bytes, iov.count);
+    if (guarded) iov.truncate(room);
+    if (n < 0) return this.#failure(-n);
+    this.#lastBytes = n;
+    if (n <= room) return NetStatus.Ok;
+    this.#lastError = EMSGSIZE_NAME;
+    return NetStatus.Error;
   }
 
-  /** Maps a failed writev/readv; null means "interrupted, try again". */
-  #failure(errno: number): NetStatus | null {
-    this.#lastError = errno === EBADFD ? 'EBADFD' : errnoName(errno);
-    if (errno === EINTR) return null;
+  /** Maps a failed writev/readv (EINTR is already retried by libc.ts). */
+  #failure(errno: number): NetStatus {
     if (errno === EAGAIN) return NetStatus.WouldBlock;
+    this.#lastError = errno === EBADFD ? 'EBADFD' : errnoName(errno);
     return errno === EBADFD ? NetStatus.Closed : NetStatus.Error;
   }
 
