@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { IovecList } from '../../memory/iovec-list.js';
@@ -197,6 +199,38 @@ test('open errors map to one-line TkvmErrors with stable codes and a fix', () =>
     assert.equal(err.code, code, args.join(' '));
     assert.match(err.message, pattern);
     assert.ok(!err.message.includes('\n'));
+  }
+});
+
+/** Runs TapBackend.open(options) in a child process (with `spawn` options such as uid, or under `wrapper`) and returns "CODE message". */
+function openInChild(options: object, spawnOptions: { uid?: number; gid?: number } = {}, wrapper: string[] = []): string {
+  const tapModule = fileURLToPath(new URL('./tap.js', import.meta.url));
+  const script = `import { TapBackend } from ${JSON.stringify(tapModule)};
+    try { const t = TapBackend.open(${JSON.stringify(options)}); console.log('OPENED', t.interfaceName); t.close(); }
+    catch (e) { console.log(e.code, e.message); }`;
+  const [command, ...args] = [...wrapper, process.execPath, '--input-type=module', '-e', script];
+  const r = spawnSync(command!, args, { ...spawnOptions, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test('real permission errors: no access to /dev/net/tun, and root without CAP_NET_ADMIN', { timeout: 60_000 }, (t) => {
+  if (!requireNetns(t)) return;
+  const ns = TestNetns.create();
+  try {
+    ns.ip('tuntap', 'add', 'dev', TAP, 'mode', 'tap');
+    ns.enter();
+    // nobody (65534) cannot open /dev/net/tun (mode 0600 here; on hosts where it is 0666 the TUNSETIFF below fails instead).
+    const asNobody = openInChild({}, { uid: 65534, gid: 65534 });
+    assert.match(asNobody, /^ERR_TAP_PERMISSION tap: permission denied \((EACCES on \/dev\/net\/tun|EPERM on TUNSETIFF)\)/);
+    assert.match(openInChild({ name: TAP }, { uid: 65534, gid: 65534 }), /^ERR_TAP_PERMISSION tap tkvmt0: permission denied .*ip tuntap add dev tkvmt0 mode tap user/);
+    // Root without CAP_NET_ADMIN opens /dev/net/tun but may not create a TAP.
+    const noNetAdmin = openInChild({}, {}, ['setpriv', '--bounding-set', '-net_admin', '--inh-caps', '-net_admin']);
+    assert.match(noNetAdmin, /^ERR_TAP_PERMISSION tap: permission denied \(EPERM on TUNSETIFF\); creating a TAP needs root \(CAP_NET_ADMIN\)/);
+    // With it, the same child code works: the errors above are not an artefact of the child.
+    assert.match(openInChild({}), /^OPENED tkvm\d+$/);
+  } finally {
+    ns.destroy();
   }
 });
 
