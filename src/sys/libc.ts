@@ -330,8 +330,8 @@ export function flock(fd: number, operation: number): void {
 // ---------------------------------------------------------------------------
 // Appended for the TAP backend (src/backends/net/tap.ts): vectored I/O on a
 // non-blocking TAP fd with raw results (EAGAIN is an ordinary outcome on the
-// hot path, so these return -errno instead of throwing; the same functions,
-// with the same names and behaviour, as the passt backend's block), socket(2)
+// hot path, so these return -errno instead of throwing; the same names and
+// behaviour as the passt backend's block, without a closure per call), socket(2)
 // for the interface ioctls (SIOCSIFFLAGS wants a socket, not the TAP fd), and
 // setns(2) so that tests can enter a network namespace they created. The
 // numbers and struct ifreq live in sys/tun.ts.
@@ -352,14 +352,22 @@ export const CLONE_NEWNET = 0x40000000;
  * -errno (EAGAIN when nothing is waiting); never throws. EINTR is retried.
  */
 export function readvRaw(fd: number, iov: Uint8Array, count: number): number {
-  const ret = retryOnEintr(() => readvFn(fd, iov, count) as number);
-  return ret >= 0 ? ret : -koffi.errno();
+  for (let attempt = 0; ; attempt++) {
+    const ret = readvFn(fd, iov, count) as number;
+    if (ret >= 0) return ret;
+    const errno = koffi.errno();
+    if (errno !== EINTR || attempt >= 100) return -errno;
+  }
 }
 
 /** writev(2) like readvRaw: bytes written, or -errno (EAGAIN when there is no room). */
 export function writevRaw(fd: number, iov: Uint8Array, count: number): number {
-  const ret = retryOnEintr(() => writevFn(fd, iov, count) as number);
-  return ret >= 0 ? ret : -koffi.errno();
+  for (let attempt = 0; ; attempt++) {
+    const ret = writevFn(fd, iov, count) as number;
+    if (ret >= 0) return ret;
+    const errno = koffi.errno();
+    if (errno !== EINTR || attempt >= 100) return -errno;
+  }
 }
 
 /** socket(2), close-on-exec. */
