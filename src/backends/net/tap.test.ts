@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { IovecList } from '../../memory/iovec-list.js';
 import { NetStatus } from '../../devices/net.js';
@@ -374,6 +375,51 @@ test('frames the kernel sends out of the TAP arrive through receive, with offloa
       assert.equal(status, NetStatus.Ok, tap.lastError);
       assert.equal(tap.lastBytes, exactLength);
       assert.ok(isUdpTo(9996)(exact.bytes()));
+    } finally {
+      socket.close();
+      tap.close();
+    }
+  });
+});
+
+test('property: any scatter list receives a frame whole when it has room, and reports EMSGSIZE (list intact) when it has not', { timeout: 60_000 }, async (t) => {
+  if (!requireNetns(t)) return;
+  await withTapNamespace(async ({ memory }) => {
+    const tap = TapBackend.open({ name: TAP });
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, TAP_IP, () => r()));
+    let port = 20000;
+    try {
+      await fc.assert(fc.asyncProperty(
+        fc.integer({ min: 0, max: 1472 }), fc.integer({ min: -3, max: 40 }), fc.array(fc.integer({ min: 1, max: 600 }), { maxLength: 6 }),
+        async (payloadBytes, slack, pieces) => {
+          const frameBytes = VNET_HEADER_BYTES + ETH + IP4 + UDP + payloadBytes;
+          const room = Math.max(VNET_HEADER_BYTES, frameBytes + slack);
+          const buffer = scatter(memory, 0x60000, room, pieces);
+          const count = buffer.iov.count;
+          const payload = Buffer.from(Array.from({ length: payloadBytes }, (_, i) => (i * 29 + payloadBytes) & 0xff));
+          socket.send(payload, ++port, PEER_IP);
+          const deadline = Date.now() + 5000;
+          let status = NetStatus.WouldBlock;
+          while (status === NetStatus.WouldBlock && Date.now() < deadline) {
+            status = tap.receive(buffer.iov);
+            if (status === NetStatus.WouldBlock) await sleep(1);
+          }
+          assert.equal(buffer.iov.length, room, 'the overflow guard is taken off again');
+          assert.equal(buffer.iov.count, count);
+          if (room >= frameBytes) {
+            assert.equal(status, NetStatus.Ok, tap.lastError);
+            assert.equal(tap.lastBytes, frameBytes);
+            const frame = buffer.bytes().subarray(0, frameBytes);
+            assert.ok(isUdpTo(port)(frame));
+            assert.deepEqual(Buffer.from(frame.subarray(VNET_HEADER_BYTES + ETH + IP4 + UDP)), payload);
+          } else {
+            assert.equal(status, NetStatus.Error);
+            assert.equal(tap.lastError, 'EMSGSIZE');
+            assert.equal(tap.lastBytes, room + 1);
+          }
+        },
+      ), { numRuns: 40 });
     } finally {
       socket.close();
       tap.close();
