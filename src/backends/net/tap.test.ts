@@ -10,7 +10,7 @@ import { IovecList } from '../../memory/iovec-list.js';
 import { NetStatus } from '../../devices/net.js';
 import { TkvmError } from '../../util/errors.js';
 import { requireNetns, TestNetns } from '../../testing/netns.js';
-import { TapBackend, tapOpenError, VNET_HEADER_BYTES } from './tap.js';
+import { openTap, TapBackend, tapOpenError, VNET_HEADER_BYTES } from './tap.js';
 
 const TAP = 'tkvmt0';
 const TAP_IP = '10.77.0.1';
@@ -438,7 +438,9 @@ test('a TAP in use is busy; a missing or non-TAP interface is refused', { timeou
     } finally {
       first.close();
     }
-    const again = TapBackend.open({ name: TAP });
+    const again = openTap({ ifname: TAP });
+    assert.equal(again.name, `tap ${TAP}`);
+    assert.throws(() => openTap({ ifname: TAP }), (e: unknown) => e instanceof TkvmError && e.code === 'ERR_TAP_BUSY');
     again.close();
   });
 });

@@ -247,9 +247,11 @@ export class TapBackend implements NetBackend {
 }
 
 /**
- * The opener the VMM provides for virtio-net's host resource when the
- * NIC is `--net tap[=IFNAME]` (src/vmm/virtio-host.ts).
+ * The opener the VMM provides for virtio-net's host resource when the NIC
+ * is `--net tap[=IFNAME]`: `request` is the device spec's TAP request
+ * (`{ kind: 'tap', ifname? }`), so src/vmm/virtio-host.ts answers a TAP
+ * request with `return openTap(request);`.
  */
-export function openTap(options: TapOptions = {}): NetBackend {
-  return TapBackend.open(options);
+export function openTap(request: { ifname?: string } = {}): NetBackend {
+  return TapBackend.open(request.ifname !== undefined ? { name: request.ifname } : {});
 }
