@@ -137,6 +137,21 @@ function isUdpTo(port: number): (frame: Uint8Array) => boolean {
 
 interface Fixture { ns: TestNetns; memory: GuestMemory; tapMac: number[] }
 
+/**
+ * Waits until the kernel has noticed the carrier that attaching an fd
+ * gives a TAP (operstate UP): until its link-watch work has run (up to a
+ * second) frames the stack sends out of the TAP are dropped.
+ */
+async function waitForCarrier(ns: TestNetns): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const link = JSON.parse(ns.ip('-j', 'link', 'show', 'dev', TAP)) as Array<{ operstate: string }>;
+    if (link[0]?.operstate === 'UP') return;
+    await sleep(20);
+  }
+  throw new Error(`${TAP} has no carrier 5 s after the backend attached`);
+}
+
 /** A namespace holding TAP `tkvmt0` with 10.77.0.1/24, up, and a static neighbour 10.77.0.2 (no ARP needed). */
 async function withTapNamespace(body: (f: Fixture) => Promise<void>): Promise<void> {
   const ns = TestNetns.create();
@@ -317,11 +332,12 @@ test('frames sent through the backend reach the kernel side of an existing TAP, 
 
 test('frames the kernel sends out of the TAP arrive through receive, with offloads as negotiated', { timeout: 30_000 }, async (t) => {
   if (!requireNetns(t)) return;
-  await withTapNamespace(async ({ memory }) => {
+  await withTapNamespace(async ({ ns, memory }) => {
     const tap = TapBackend.open({ name: TAP });
     const socket = dgram.createSocket('udp4');
     await new Promise<void>((r) => socket.bind(0, TAP_IP, () => r()));
     try {
+      await waitForCarrier(ns);
       const drain = scatter(memory, 0x20000, 70000, []);
       for (let i = 0; i < 1000 && tap.receive(drain.iov) === NetStatus.Ok; i++);
       assert.equal(tap.receive(drain.iov), NetStatus.WouldBlock);
@@ -384,12 +400,13 @@ test('frames the kernel sends out of the TAP arrive through receive, with offloa
 
 test('property: any scatter list receives a frame whole when it has room, and reports EMSGSIZE (list intact) when it has not', { timeout: 60_000 }, async (t) => {
   if (!requireNetns(t)) return;
-  await withTapNamespace(async ({ memory }) => {
+  await withTapNamespace(async ({ ns, memory }) => {
     const tap = TapBackend.open({ name: TAP });
     const socket = dgram.createSocket('udp4');
     await new Promise<void>((r) => socket.bind(0, TAP_IP, () => r()));
     let port = 20000;
     try {
+      await waitForCarrier(ns);
       await fc.assert(fc.asyncProperty(
         fc.integer({ min: 0, max: 1472 }), fc.integer({ min: -3, max: 40 }), fc.array(fc.integer({ min: 1, max: 600 }), { maxLength: 6 }),
         async (payloadBytes, slack, pieces) => {
