@@ -310,3 +310,59 @@ export const LOCK_UN = 8;
 export function flock(fd: number, operation: number): void {
   check(retryOnEintr(() => flockFn(fd, operation) as number), 'flock');
 }
+
+// ---------------------------------------------------------------------------
+// Appended for the TAP backend (src/backends/net/tap.ts): vectored I/O on a
+// non-blocking TAP fd with raw results (EAGAIN is an ordinary outcome on the
+// hot path, so these return -errno instead of throwing; the same names and
+// behaviour as the passt backend's block, without a closure per call), socket(2)
+// for the interface ioctls (SIOCSIFFLAGS wants a socket, not the TAP fd), and
+// setns(2) so that tests can enter a network namespace they created. The
+// numbers and struct ifreq live in sys/tun.ts.
+// ---------------------------------------------------------------------------
+
+const readvFn = libc.func('ssize_t readv(int fd, void *iov, int iovcnt)');
+const writevFn = libc.func('ssize_t writev(int fd, const void *iov, int iovcnt)');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const CLONE_NEWNET = 0x40000000;
+
+/**
+ * readv(2) on a non-blocking fd, for hot paths: returns the bytes read, or
+ * -errno (EAGAIN when nothing is waiting); never throws. EINTR is retried.
+ */
+export function readvRaw(fd: number, iov: Uint8Array, count: number): number {
+  for (let attempt = 0; ; attempt++) {
+    const ret = readvFn(fd, iov, count) as number;
+    if (ret >= 0) return ret;
+    const errno = koffi.errno();
+    if (errno !== EINTR || attempt >= 100) return -errno;
+  }
+}
+
+/** writev(2) like readvRaw: bytes written, or -errno (EAGAIN when there is no room). */
+export function writevRaw(fd: number, iov: Uint8Array, count: number): number {
+  for (let attempt = 0; ; attempt++) {
+    const ret = writevFn(fd, iov, count) as number;
+    if (ret >= 0) return ret;
+    const errno = koffi.errno();
+    if (errno !== EINTR || attempt >= 100) return -errno;
+  }
+}
+
+/** socket(2), close-on-exec. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  return check(socketFn(domain, type | SOCK_CLOEXEC, protocol) as number, 'socket');
+}
+
+/**
+ * setns(2): moves the calling thread (only it) into the namespace `fd`
+ * refers to (e.g. an open /run/netns/NAME with CLONE_NEWNET).
+ */
+export function setns(fd: number, nstype: number): void {
+  check(setnsFn(fd, nstype) as number, 'setns');
+}
