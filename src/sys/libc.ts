@@ -326,3 +326,47 @@ export const LOCK_UN = 8;
 export function flock(fd: number, operation: number): void {
   check(retryOnEintr(() => flockFn(fd, operation) as number), 'flock');
 }
+
+// --- Networking: socket pairs and vectored stream I/O (virtio-net's passt backend) ---
+
+const socketpairFn = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+const readvFn = libc.func('ssize_t readv(int fd, void *iov, int iovcnt)');
+const writevFn = libc.func('ssize_t writev(int fd, const void *iov, int iovcnt)');
+const fcntlFn = libc.func('int fcntl(int fd, int cmd, int arg)');
+
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_CLOEXEC = 0o2000000;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const EPIPE = 32;
+export const ECONNRESET = 104;
+export const EMSGSIZE = 90;
+
+/** socketpair(AF_UNIX, type | SOCK_CLOEXEC): two connected fds, both close-on-exec. */
+export function socketpair(type: number): [number, number] {
+  const sv = new Int32Array(2);
+  check(socketpairFn(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
+  return [sv[0]!, sv[1]!];
+}
+
+/** Sets O_NONBLOCK on `fd` (fcntl F_SETFL). */
+export function setNonBlocking(fd: number): void {
+  const flags = check(fcntlFn(fd, F_GETFL, 0) as number, 'fcntl');
+  check(fcntlFn(fd, F_SETFL, flags | O_NONBLOCK) as number, 'fcntl');
+}
+
+/**
+ * readv(2) on a non-blocking fd, for hot paths: returns the bytes read, or
+ * -errno (EAGAIN when nothing is waiting); never throws. EINTR is retried.
+ */
+export function readvRaw(fd: number, iov: Uint8Array, count: number): number {
+  const ret = retryOnEintr(() => readvFn(fd, iov, count) as number);
+  return ret >= 0 ? ret : -koffi.errno();
+}
+
+/** writev(2) like readvRaw: bytes written, or -errno (EAGAIN when the socket is full). */
+export function writevRaw(fd: number, iov: Uint8Array, count: number): number {
+  const ret = retryOnEintr(() => writevFn(fd, iov, count) as number);
+  return ret >= 0 ? ret : -koffi.errno();
+}
