@@ -50,12 +50,16 @@ export class StreamFraming {
     this.#inStageAddr = Number(sys.addressOf(this.#inStage));
   }
 
-  /** Sends one frame (all of `iov`). WouldBlock: nothing of it went; call again with the same frame. */
+  /**
+   * Sends one frame (all of `iov`). WouldBlock: call again with the same
+   * frame once the fd is writable. When only part of the frame fit, the
+   * rest is copied aside and WouldBlock returned; the next call sends that
+   * rest and, once it is gone, returns Ok for the frame without sending
+   * `iov` again (so the caller's retry completes it). The stream's framing
+   * never breaks, even if the caller gives up on the frame.
+   */
   send(iov: IovecList): NetStatus {
-    if (this.#outTo > this.#outFrom) {
-      const status = this.#drainStaged();
-      if (status !== NetStatus.Ok) return status;
-    }
+    if (this.#outTo > this.#outFrom) return this.#drainStaged();
     const frame = iov.length;
     if (frame > this.maxFrameBytes) return this.#error('EMSGSIZE');
     const out = this.#sendIov;
@@ -67,8 +71,9 @@ export class StreamFraming {
     }
     const n = sys.writevRaw(this.fd, out.bytes, out.count);
     if (n < 0) return this.#failed(-n);
-    if (n < out.length) this.#stageRest(out, n);
-    return NetStatus.Ok;
+    if (n === out.length) return NetStatus.Ok;
+    this.#stageRest(out, n);
+    return NetStatus.WouldBlock;
   }
 
   /**

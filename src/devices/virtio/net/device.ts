@@ -93,7 +93,9 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
   #fdSource = -1;
   #fdEvents = 0;
   #queues: ReadonlyArray<SplitQueue | null> = [];
-  #map: HostAddressMap | null = null;
+  /** Host addresses of the receive and transmit queues' memory (one GuestMemory in a VM; tests give each queue its own). */
+  #rxMap: HostAddressMap | null = null;
+  #txMap: HostAddressMap | null = null;
   #mergeable = false;
   #linkUp = true;
   /** A transmit chain the backend could not take yet (it would block): sent when the fd is writable. */
@@ -158,9 +160,11 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
   activate(features: bigint, queues: ReadonlyArray<SplitQueue | null>): void {
     this.#queues = queues;
     this.#mergeable = hasFeature(features, NetFeature.MRG_RXBUF);
-    const rx = queues[RX_QUEUE] ?? queues[TX_QUEUE] ?? null;
-    this.#map = rx ? AddressMap.of(rx.memory) : null;
-    if (rx && !this.#map) this.#logger.warn('virtio-net: guest memory is not host-mapped; every frame will be dropped');
+    const rx = queues[RX_QUEUE] ?? null;
+    const tx = queues[TX_QUEUE] ?? null;
+    this.#rxMap = rx ? AddressMap.of(rx.memory) : null;
+    this.#txMap = tx ? (tx.memory === rx?.memory ? this.#rxMap : AddressMap.of(tx.memory)) : null;
+    if ((rx && !this.#rxMap) || (tx && !this.#txMap)) this.#logger.warn('virtio-net: guest memory is not host-mapped; every frame will be dropped');
     const offloads: NetOffloads = {
       csum: hasFeature(features, NetFeature.GUEST_CSUM),
       tso4: hasFeature(features, NetFeature.GUEST_TSO4),
@@ -184,7 +188,8 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
     this.#held.clear();
     this.#txStalled = null;
     this.#rxFault = null;
-    this.#map = null;
+    this.#rxMap = null;
+    this.#txMap = null;
     this.config.status = this.#linkUp ? NetStatusBit.LINK_UP : 0;
     this.#updateFdEvents();
   }
@@ -253,7 +258,7 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
    * received now (no frame waiting, link down).
    */
   #receiveOne(queue: SplitQueue): number {
-    const map = this.#map;
+    const map = this.#rxMap;
     const iov = this.#rxIov;
     const maxChains = this.#mergeable ? this.#held.count : 1;
     const covered = map ? gatherReceiveBuffers(this.#held, maxChains, map, iov, this.#hdrSkip, this.#maxRxBytes - this.#hdrSkip) : -1;
@@ -366,7 +371,7 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
 
   /** The chain's readable bytes as host ranges, without the header unless the backend carries it. */
   #gatherTransmit(chain: DescriptorChain, iov: IovecList): boolean {
-    const map = this.#map;
+    const map = this.#txMap;
     if (!map) return false;
     iov.clear();
     let skip = this.#hdrSkip;
