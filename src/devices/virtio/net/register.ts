@@ -44,7 +44,7 @@ export const NET_BACKEND = new HostResource<NetBackendRequest, NetBackend>('netw
 registerVirtioDevice('net', {
   name: (spec) => `virtio-net (${spec.backend.kind === 'user' ? 'user' : `tap${spec.backend.ifname ? ` ${spec.backend.ifname}` : ''}`} ${spec.mac})`,
   build(spec, hooks) {
-    const mac = parseMac(spec.mac);
+    const mac = typeof spec.mac === 'string' ? parseMac(spec.mac) : null;
     if (!mac) throw new TkvmError('ERR_NET_MAC', `bad MAC address ${JSON.stringify(spec.mac)}`);
     const backend = openHostResource(NET_BACKEND, spec.backend);
     try {
