@@ -41,7 +41,7 @@ export interface PasstOptions {
 }
 
 /** The passt command line for `fd` (passt's end of the socket pair, as the child sees it). */
-export function passtArguments(fd: number, options: PasstOptions): string[] {
+export function passtArguments(fd: number, options: Omit<PasstOptions, 'passt'>): string[] {
   const args = ['-f', '-q', '-F', String(fd)];
   // No forwarding unless asked: passt's default for -t/-u is none in this mode, but say so.
   for (const spec of options.tcpForwards ?? []) args.push('-t', spec);
