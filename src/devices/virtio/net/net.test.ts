@@ -439,3 +439,26 @@ test('property: random chains on every queue never throw and always complete or 
     }
   }), { numRuns: 60 });
 });
+
+test('receive: a frame that arrives in pieces is assembled (staged) and delivered whole, and the stream stays in step', () => {
+  const h = harness();
+  const chains = postRx(h, [4096, 4096]);
+  h.net.queueNotified(0);
+  const frame = frameOf(3000, 11);
+  const wire = new Uint8Array(4 + frame.length);
+  new DataView(wire.buffer).setUint32(0, frame.length, false);
+  wire.set(frame, 4);
+  writeAll(h.backend.peer, wire.subarray(0, 2));
+  h.net.queueNotified(0);
+  writeAll(h.backend.peer, wire.subarray(2, 1000));
+  h.net.queueNotified(0);
+  assert.deepEqual(h.rx.takeUsed(), [], 'nothing delivered before the frame is whole');
+  writeAll(h.backend.peer, wire.subarray(1000));
+  h.backend.peerSend(frameOf(100, 12));
+  h.net.queueNotified(0);
+  const used = h.rx.takeUsed();
+  assert.equal(used.length, 2);
+  assert.deepEqual(usedRxBytes(h.rx, chains, [used[0]!]).subarray(NET_HDR_SIZE), frame);
+  assert.deepEqual(usedRxBytes(h.rx, chains, [used[1]!]).subarray(NET_HDR_SIZE), frameOf(100, 12));
+  h.close();
+});
