@@ -224,7 +224,9 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
 
   /** Takes every chain the driver posted into the held list; refused ones are completed at once. */
   #holdPosted(queue: SplitQueue): void {
-    for (let rounds = 0; rounds < 2 && !this.#rxFault; rounds++) {
+    // Until no chain arrives between the last pop and re-enabling notifications (§2.7.10); a driver
+    // cannot have more chains outstanding than its queue holds, so this ends.
+    for (let rounds = 0; rounds < 16 && !this.#rxFault; rounds++) {
       for (;;) {
         let chain: DescriptorChain | null;
         try {
