@@ -135,6 +135,10 @@ export class PasstBackend implements NetBackend {
     return this.#framing.receive(iov);
   }
 
+  nextFrameBytes(): number {
+    return this.#framing.nextFrameBytes();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

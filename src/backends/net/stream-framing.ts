@@ -118,6 +118,12 @@ export class StreamFraming {
     }
   }
 
+  /** The waiting frame's length (reading its length word if it has come), or -1 while none has. */
+  nextFrameBytes(): number {
+    if (this.#inLength < 0 && this.#readLength() !== NetStatus.Ok) return -1;
+    return this.#inLength;
+  }
+
   #readLength(): NetStatus {
     const at = this.#wordsAddr + 4 + this.#inLengthGot;
     const r = this.#readIov;

@@ -101,6 +101,8 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
   /** A transmit chain the backend could not take yet (it would block): sent when the fd is writable. */
   #txStalled: DescriptorChain | null = null;
   #rxFault: VirtqueueError | null = null;
+  /** A frame is waiting that the held chains cannot take yet: wait for the driver to post more. */
+  #rxNeedsBuffers = false;
 
   constructor(options: VirtioNetOptions) {
     const backend = options.backend;
@@ -188,6 +190,7 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
     this.#held.clear();
     this.#txStalled = null;
     this.#rxFault = null;
+    this.#rxNeedsBuffers = false;
     this.#rxMap = null;
     this.#txMap = null;
     this.config.status = this.#linkUp ? NetStatusBit.LINK_UP : 0;
@@ -260,6 +263,7 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
    * received now (no frame waiting, link down).
    */
   #receiveOne(queue: SplitQueue): number {
+    if (!this.#enoughBuffers(queue)) return -1;
     const map = this.#rxMap;
     const iov = this.#rxIov;
     const maxChains = this.#mergeable ? this.#held.count : 1;
@@ -307,6 +311,29 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
     this.counters.rxPackets++;
     this.counters.rxBytes += total - NET_HDR_SIZE;
     return total;
+  }
+
+  /**
+   * Whether the held chains can take the next frame. With MRG_RXBUF a frame
+   * larger than them waits (no fd interest) until the driver posts more,
+   * unless the queue is full of held chains already; then it is read and
+   * dropped. The size is the backend's nextFrameBytes, or the largest frame.
+   */
+  #enoughBuffers(queue: SplitQueue): boolean {
+    this.#rxNeedsBuffers = false;
+    const held = this.#held;
+    const capacity = this.#mergeable ? held.bytes : held.at(0).writableLength;
+    if (capacity >= this.#maxRxBytes || !this.#mergeable || held.count >= queue.size) return true;
+    const backend = this.#backend;
+    let needed = this.#maxRxBytes;
+    if (backend.nextFrameBytes) {
+      const next = backend.nextFrameBytes();
+      if (next < 0) return true; // nothing waiting yet: receive() says WouldBlock, or notices a closed peer
+      needed = this.#hdrSkip + next;
+    }
+    if (needed <= capacity) return true;
+    this.#rxNeedsBuffers = true;
+    return false;
   }
 
   // --- transmit ---
@@ -502,7 +529,7 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
     if (!this.#runtime || this.#fdSource < 0) return;
     let events = 0;
     if (this.#linkUp) {
-      if (this.#held.count > 0 && this.#queues[RX_QUEUE]) events |= FdEvent.IN;
+      if (this.#held.count > 0 && this.#queues[RX_QUEUE] && !this.#rxNeedsBuffers) events |= FdEvent.IN;
       if (this.#txStalled) events |= FdEvent.OUT;
     }
     if (!this.#linkUp) {

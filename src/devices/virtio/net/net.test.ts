@@ -39,6 +39,7 @@ class SocketPairBackend implements NetBackend {
   setOffloads(o: Readonly<NetOffloads>): void { this.offloadsSet.push({ ...o }); }
   send(iov: IovecList): NetStatus { return this.framing.send(iov); }
   receive(iov: IovecList): NetStatus { return this.framing.receive(iov); }
+  nextFrameBytes(): number { return this.framing.nextFrameBytes(); }
 
   /** The peer sends a frame (length word, then the bytes), optionally in two writes. */
   peerSend(frame: Uint8Array, split?: number): void {
@@ -460,5 +461,23 @@ test('receive: a frame that arrives in pieces is assembled (staged) and delivere
   assert.equal(used.length, 2);
   assert.deepEqual(usedRxBytes(h.rx, chains, [used[0]!]).subarray(NET_HDR_SIZE), frame);
   assert.deepEqual(usedRxBytes(h.rx, chains, [used[1]!]).subarray(NET_HDR_SIZE), frameOf(100, 12));
+  h.close();
+});
+
+test('receive: with MRG_RXBUF a frame larger than the held buffers waits for the driver to post more, then arrives whole', () => {
+  const h = harness({ queueSize: 64 });
+  const chains = postRx(h, Array.from({ length: 10 }, () => 1526));
+  h.net.queueNotified(0);
+  const frame = frameOf(30000, 13);
+  h.backend.peerSend(frame);
+  h.net.queueNotified(0);
+  assert.deepEqual(h.rx.takeUsed(), []);
+  assert.equal(h.net.counters.rxDrops, 0);
+  assert.equal(h.runtime.events.get(1), 0, 'no fd interest while the frame cannot fit');
+  for (const [head, placed] of postRx(h, Array.from({ length: 10 }, () => 1526))) chains.set(head, placed);
+  h.net.queueNotified(0);
+  const used = h.rx.takeUsed();
+  assert.equal(used.length, Math.ceil((30000 + NET_HDR_SIZE) / 1526));
+  assert.deepEqual(usedRxBytes(h.rx, chains, used).subarray(NET_HDR_SIZE), frame);
   h.close();
 });
