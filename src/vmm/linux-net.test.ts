@@ -34,13 +34,16 @@ async function freePort(): Promise<number> {
 }
 
 /** Connects to 127.0.0.1:port and returns what the peer sends before closing ('' if refused or reset). */
-function fetchOnce(port: number): Promise<string> {
+function fetchOnce(port: number, notes: string[]): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let data = '';
     socket.setEncoding('utf8');
     socket.on('data', (d: string) => { data += d; });
-    socket.on('error', () => resolve(data));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      notes.push(e.code ?? e.message);
+      resolve(data);
+    });
     socket.on('close', () => resolve(data));
     socket.setTimeout(5000, () => socket.destroy());
   });
@@ -72,9 +75,10 @@ test('Linux: DHCP from passt, wget from a host-loopback server through the gatew
     'echo "big-seconds=$t0 $t1"',
     'echo port-ready',
     'echo tkvm-port-ok | timeout 120 nc -l -p 8080',
-    'echo nc-done',
+    'echo "nc-done status=$?"',
   ].join('; ');
   let portReply = '';
+  const probeNotes: string[] = [];
   let probing: Promise<void> | null = null;
   const r = await runTkvm(['run', '--net', 'user,dns=off', '--port', `127.0.0.1:${hostPort}:8080`, '--exec', script], {
     timeoutMs: BOOT_TIMEOUT_MS,
@@ -83,7 +87,8 @@ test('Linux: DHCP from passt, wget from a host-loopback server through the gatew
       probing = (async () => {
         // The guest's nc may not be listening yet: passt then resets the host connection; try again.
         for (let i = 0; i < 240 && !portReply.includes('tkvm-port-ok'); i++) {
-          portReply += await fetchOnce(hostPort);
+          portReply += await fetchOnce(hostPort, probeNotes);
+          probeNotes.push(`try ${i}: ${JSON.stringify(portReply)}`);
           if (!portReply.includes('tkvm-port-ok')) await new Promise((res) => setTimeout(res, 500));
         }
       })();
@@ -96,8 +101,8 @@ test('Linux: DHCP from passt, wget from a host-loopback server through the gatew
   assert.ok(gateway, `the guest has a default route from DHCP\n${out}`);
   assert.ok(stdout.includes(text), `the guest printed the served file\n${out}`);
   assert.match(stdout, new RegExp(`^${bigMd5}\\s`, 'm'), `the 4 MiB file arrived intact\n${out}`);
-  assert.match(portReply, /tkvm-port-ok/, `a host client reached the guest's port 8080 through --port\n${out}`);
-  assert.match(stdout, /^nc-done$/m, out);
+  assert.match(portReply, /tkvm-port-ok/, `a host client reached the guest's port 8080 through --port (${probeNotes.slice(-6).join(', ')})\n${out}`);
+  assert.match(stdout, /^nc-done status=0$/m, out);
   assert.doesNotMatch(r.stderr, /dropped/, 'no frame was dropped');
   assert.equal(r.status, 0, out);
   const times = /^big-seconds=([\d.]+) ([\d.]+)$/m.exec(stdout);
