@@ -78,7 +78,7 @@ function cli(): string {
 
 async function bootDefaultGuest(timeoutMs: number): Promise<DefaultGuestBoot> {
   const started = process.hrtime.bigint();
-  const run = await runWithTimedLines(process.execPath, [cli(), 'run', '--exec', 'true', '--report-timing'], timeoutMs);
+  const run = await runWithTimedLines(process.execPath, [cli(), 'run', '--net', 'none', '--exec', 'true', '--report-timing'], timeoutMs);
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   check(run, 0, 'default guest');
   const report = parseTimingReport(run.stderr);

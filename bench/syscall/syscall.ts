@@ -50,7 +50,7 @@ export const syscallBenchmark: Benchmark = {
       const initrd = path.join(work, 'initramfs.cpio.gz');
       writeFileSync(initrd, initramfsWith(guest.initrd, [{ guestPath: '/opt/tkvm/syscall-test', hostPath: program }]));
       process.stderr.write(`bench syscall: booting the default guest for ${calls} getpid calls\n`);
-      const run = await runWithTimedLines(process.execPath, [path.join(root, 'dist/tkvm/main.js'), 'run', '--initrd', initrd, '--exec', `/opt/tkvm/syscall-test bench ${calls}`], timeoutMs);
+      const run = await runWithTimedLines(process.execPath, [path.join(root, 'dist/tkvm/main.js'), 'run', '--net', 'none', '--initrd', initrd, '--exec', `/opt/tkvm/syscall-test bench ${calls}`], timeoutMs);
       const output = run.lines.map((l) => l.line).join('\n');
       const inGuest = parseNsPerCall(output);
       if (run.timedOut || run.status !== 0 || inGuest === null) {

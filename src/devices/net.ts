@@ -72,6 +72,14 @@ export interface NetBackend {
    * truncated by the host and reported as Error with code EMSGSIZE.
    */
   receive(iov: IovecList): NetStatus;
+  /**
+   * Optional: the length of the next frame (header included when
+   * vnetHeader) if one is waiting and the backend can tell without taking
+   * it, else -1. A stream backend knows it from the length word; the device
+   * then waits for enough guest buffers instead of dropping a large frame.
+   * A backend without it gets buffers for the largest frame before each read.
+   */
+  nextFrameBytes?(): number;
   /** Length of the last received frame, valid after receive() returned Ok. */
   readonly lastBytes: number;
   /** The errno name of the last Error result (e.g. "EIO"), for the device's log line. */

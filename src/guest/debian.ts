@@ -14,7 +14,7 @@ export const LINUX_SOURCE_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
 export const BUSYBOX_PACKAGE = 'busybox-static';
 export const BUSYBOX_PATH = '/bin/busybox';
 
-/** Everything `tkvm setup` needs: the sources, and the kernel's build tools. */
+/** Everything `tkvm setup` needs: the sources, the kernel's build tools, and passt (user-mode networking, `--net user`). */
 export const REQUIRED_PACKAGES: readonly string[] = [
   LINUX_SOURCE_PACKAGE,
   BUSYBOX_PACKAGE,
@@ -29,6 +29,7 @@ export const REQUIRED_PACKAGES: readonly string[] = [
   'xz-utils',
   'lz4',
   'patch',
+  'passt',
 ];
 
 /**

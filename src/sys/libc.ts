@@ -312,10 +312,10 @@ export function flock(fd: number, operation: number): void {
 }
 
 // ---------------------------------------------------------------------------
-// Appended for the TAP backend (src/backends/net/tap.ts): vectored I/O on a
-// non-blocking TAP fd with raw results (EAGAIN is an ordinary outcome on the
-// hot path, so these return -errno instead of throwing; the same names and
-// behaviour as the passt backend's block, without a closure per call), socket(2)
+// Networking (src/backends/net: the TAP and passt backends): vectored I/O on
+// non-blocking fds with raw results (EAGAIN is an ordinary outcome on the
+// hot path, so these return -errno instead of throwing, with no closure per
+// call), socketpair(2) and O_NONBLOCK for passt's stream, socket(2)
 // for the interface ioctls (SIOCSIFFLAGS wants a socket, not the TAP fd), and
 // setns(2) so that tests can enter a network namespace they created. The
 // numbers and struct ifreq live in sys/tun.ts.
@@ -330,6 +330,30 @@ export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const CLONE_NEWNET = 0x40000000;
+
+const socketpairFn = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+const fcntlFn = libc.func('int fcntl(int fd, int cmd, int arg)');
+
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const EPIPE = 32;
+export const ECONNRESET = 104;
+export const EMSGSIZE = 90;
+
+/** socketpair(AF_UNIX, type | SOCK_CLOEXEC): two connected fds, both close-on-exec. */
+export function socketpair(type: number): [number, number] {
+  const sv = new Int32Array(2);
+  check(socketpairFn(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
+  return [sv[0]!, sv[1]!];
+}
+
+/** Sets O_NONBLOCK on `fd` (fcntl F_SETFL). */
+export function setNonBlocking(fd: number): void {
+  const flags = check(fcntlFn(fd, F_GETFL, 0) as number, 'fcntl');
+  check(fcntlFn(fd, F_SETFL, flags | O_NONBLOCK) as number, 'fcntl');
+}
 
 /**
  * readv(2) on a non-blocking fd, for hot paths: returns the bytes read, or

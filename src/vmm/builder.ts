@@ -29,6 +29,7 @@ import type { HostCompat } from './compat/index.js';
 import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
 import type { ConsoleInputSink } from '../devices/legacy/console.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
+import { nicSpecs } from './net.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
 const TSS_ADDR = 0xfffb_d000;
@@ -161,6 +162,7 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
   for (const disk of cfg.disks ?? []) {
     await pci.add({ type: 'blk', path: disk.path, readOnly: disk.readOnly, ...(disk.serial !== undefined ? { serial: disk.serial } : {}) }, mem, devices);
   }
+  for (const nic of nicSpecs(cfg.nics ?? [], (m) => log.warn(m))) await pci.add(nic, mem, devices);
   if (cfg.rng) await pci.add({ type: 'rng' }, mem, devices);
   if (cfg.console === 'virtio') {
     const legacy = parts.legacy!;

@@ -28,12 +28,37 @@ export interface VmConfig {
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** virtio-blk disks, in PCI slot order. */
   disks?: DiskConfig[];
+  /** virtio-net NICs, in PCI slot order (empty or absent: none). */
+  nics?: NicConfig[];
   /** A virtio-rng device fed from the host's getrandom. */
   rng?: boolean;
   /** Which device carries the guest console: the COM1 UART (default) or virtio-console (hvc0). */
   console?: 'serial' | 'virtio';
   /** Host compatibility mode: auto detects a PVM host (see src/vmm/compat). */
   compat?: 'auto' | 'none' | 'pvm';
+}
+
+/** A host port forwarded to a guest port (user-mode networking: passt -t/-u). */
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+export interface NicConfig {
+  /** user: passt (user-mode networking); tap: a TAP device. */
+  backend: 'user' | 'tap';
+  /** TAP interface name (tap only; absent: tkvm creates one). */
+  ifname?: string | undefined;
+  /** `aa:bb:cc:dd:ee:ff`; absent: 52:54:00:12:34:(0x56 + index). */
+  mac?: string | undefined;
+  /** Port forwards (user only). */
+  ports: PortForward[];
+  /** Whether passt gives the guest DNS servers and a search list (user only; default true). */
+  dns: boolean;
+  /** The NIC nobody asked for (the default guest's): a missing passt is a warning, not an error. */
+  implicit?: boolean;
 }
 
 export interface DiskConfig {

@@ -46,7 +46,7 @@ test('Linux: SMP, cmdline, system calls, ext4 on virtio-blk, and --exec status o
     'exit 5',
   ].join('; ');
   // On virtio-console (hvc0): the exit status travels through the kit's protocol on that console too.
-  const r = await runTkvm(['run', '--cpus', '2', '--mem', '256M', '--console', 'virtio', '--initrd', initrd, '--disk', `${disk},serial=e2e`, '--exec', script], { timeoutMs: BOOT_TIMEOUT_MS });
+  const r = await runTkvm(['run', '--net', 'none', '--cpus', '2', '--mem', '256M', '--console', 'virtio', '--initrd', initrd, '--disk', `${disk},serial=e2e`, '--exec', script], { timeoutMs: BOOT_TIMEOUT_MS });
   const out = `${r.stdout}\n${r.stderr}`;
   assert.match(r.stdout, /^nproc=2$/m, out);
   assert.match(r.stdout, /^cmdline=.*console=hvc0.*tkvm\.exec=/m, out);
@@ -63,7 +63,7 @@ test('Linux: SMP, cmdline, system calls, ext4 on virtio-blk, and --exec status o
 test('Linux: a guest kernel panic ends tkvm with a non-zero status and the panic text visible', { timeout: BOOT_TIMEOUT_MS + 20 * 60_000 }, async (t) => {
   if (!requireKvm(t)) return;
   await ensureDefaultGuest();
-  const r = await runTkvm(['run', '--exec', 'echo c > /proc/sysrq-trigger'], { timeoutMs: BOOT_TIMEOUT_MS });
+  const r = await runTkvm(['run', '--net', 'none', '--exec', 'echo c > /proc/sysrq-trigger'], { timeoutMs: BOOT_TIMEOUT_MS });
   const out = `${r.stdout}\n${r.stderr}`;
   assert.equal(r.status, 10, out);
   assert.match(out, /Kernel panic|sysrq: Trigger a crash/, out);

@@ -5,7 +5,17 @@
  * A device kind with a new host resource gets its opener here.
  */
 import { RawDisk } from '../backends/disk/raw.js';
+import { PasstBackend } from '../backends/net/passt.js';
+import { openTap } from '../backends/net/tap.js';
 import { DISK_BACKEND } from '../devices/virtio/blk/register.js';
+import { NET_BACKEND } from '../devices/virtio/net/register.js';
 import { provideHostResource } from '../devices/virtio/registry.js';
 
 provideHostResource(DISK_BACKEND, ({ path, readOnly }) => RawDisk.open(path, { readOnly }));
+
+provideHostResource(NET_BACKEND, (request) => {
+  if (request.kind === 'user') {
+    return PasstBackend.open({ passt: request.passt, tcpForwards: request.tcpForwards, udpForwards: request.udpForwards, dns: request.dns });
+  }
+  return openTap(request);
+});

@@ -28,6 +28,7 @@ describe('parseRunArgs', () => {
       exec: undefined,
       compat: 'auto',
       disks: [],
+      nics: [],
       rng: false,
       console: 'serial',
       initrdPath: undefined,
@@ -48,12 +49,14 @@ describe('parseRunArgs', () => {
       '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
       '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
       '--exec', 'echo hi', '--compat', 'pvm', '--disk', 'a.img', '--disk', 'b.img,ro,serial=disk-2', '--rng', '--console', 'virtio',
+      '--net', 'user,mac=52:54:00:00:00:01', '--port=8080:80',
     ]);
     assert.deepEqual(config, {
       kernelPath: 'bzImage',
       exec: 'echo hi',
       compat: 'pvm',
       disks: [{ path: 'a.img', readOnly: false }, { path: 'b.img', readOnly: true, serial: 'disk-2' }],
+      nics: [{ backend: 'user', mac: '52:54:00:00:00:01', ports: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 }], dns: true }],
       rng: true,
       console: 'virtio',
       initrdPath: 'initrd.img',

@@ -11,6 +11,7 @@ import { formatSize, parseSize } from '../size.js';
 import { quoteForMessage } from '../quote.js';
 import { UsageError } from '../../util/errors.js';
 import { isValidVmName } from '../../control/paths.js';
+import { parseNics } from '../net-args.js';
 
 /**
  * Kernel command line when `--cmdline` is not given: the console on the
@@ -41,6 +42,8 @@ const RUN_FLAGS = {
   exec: { type: 'string' },
   compat: { type: 'string' },
   disk: { type: 'string', multiple: true },
+  net: { type: 'string', multiple: true },
+  port: { type: 'string', multiple: true },
   rng: { type: 'boolean' },
   console: { type: 'string' },
   initrd: { type: 'string' },
@@ -73,6 +76,15 @@ Options:
                        add a virtio-blk disk backed by a raw image file or a
                        block device (repeatable; ro: read-only; serial: the
                        ID the guest reads, at most 20 bytes)
+  --net user[,mac=MAC][,dns=on|off] | tap[=IFNAME][,mac=MAC] | none
+                       add a virtio-net NIC (repeatable): user-mode
+                       networking through passt, or a TAP device; none: no
+                       NIC (default: one user-mode NIC for the default guest
+                       kit, none with --kernel)
+  --port [HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]
+                       forward a host port to the guest through the first
+                       user-mode NIC (repeatable; HOSTADDR defaults to
+                       127.0.0.1, the protocol to tcp)
   --rng                add a virtio-rng device fed from the host's getrandom
   --console DEVICE     guest console: serial (COM1, ttyS0) or virtio (hvc0)
                        (default: serial)
@@ -118,6 +130,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
     compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
     disks: (flags.disk ?? []).map((d) => parseDisk(d, usage)),
+    // The default NIC is the default guest kit's: test guests (--kernel) get none unless asked.
+    nics: parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage),
     rng: flags.rng === true,
     console: flags.console === undefined ? 'serial' : parseConsole(flags.console, usage),
   };

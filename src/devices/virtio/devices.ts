@@ -5,6 +5,7 @@
  */
 import './blk/register.js';
 import './console/register.js';
+import './net/register.js';
 import './rng/register.js';
 
 export { buildVirtioDevice, specName, type VirtioDeviceSpec } from './registry.js';

@@ -10,7 +10,7 @@ import { VirtioDeviceId } from './types.js';
 const hooks = { logger: silentLogger, output: () => {} };
 
 test('devices.ts registers every device folder', () => {
-  assert.deepEqual(virtioDeviceTypes().sort(), ['blk', 'console', 'rng']);
+  assert.deepEqual(virtioDeviceTypes().sort(), ['blk', 'console', 'net', 'rng']);
 });
 
 test('each registered kind builds its device from a structured-cloned spec', () => {
@@ -25,7 +25,7 @@ test('each registered kind builds its device from a structured-cloned spec', () 
 });
 
 test('an unknown kind is a TkvmError naming the known ones, not a crash', () => {
-  assert.throws(() => buildVirtioDevice({ type: 'net' } as unknown as VirtioDeviceSpec, hooks), { code: 'ERR_VIRTIO_DEVICE', message: /"net".*blk/ });
+  assert.throws(() => buildVirtioDevice({ type: 'gpu' } as unknown as VirtioDeviceSpec, hooks), { code: 'ERR_VIRTIO_DEVICE', message: /"gpu".*blk/ });
   assert.equal(specName({ type: 'nope' } as unknown as VirtioDeviceSpec), 'virtio-nope');
 });
 

@@ -57,6 +57,8 @@ export interface DeviceHooks {
   output: (bytes: Uint8Array) => void;
   /** True while output must wait (flow control, see VirtioConsoleOptions.outputBlocked). */
   outputBlocked?: () => boolean;
+  /** Sends the driver a configuration change notification (a NIC's link went down, §4.1.4.3). */
+  configChanged?: () => void;
 }
 
 export interface VirtioDeviceKind<S extends { type: string }> {

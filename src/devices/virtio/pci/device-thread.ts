@@ -150,6 +150,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
         post({ type: 'output', bytes });
       },
       outputBlocked: () => Atomics.load(this.#control, ControlWord.OUTPUT_UNSENT) >= OUTPUT_HIGH_WATER,
+      configChanged: () => post({ type: 'config-changed' }),
     });
     this.#memory = GuestMemory.fromShared(init.memory);
     this.#counterNames = ['kicks', 'failures', ...Object.keys(this.#built.counters())].slice(0, MAX_STATS);

@@ -136,10 +136,16 @@ async function activated(spec: Parameters<typeof ThreadedVirtioBackend.start>[0]
   return { driver, backend, transport, pci, warnings, close };
 }
 
-for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }]) {
+/** virtio-net on user-mode networking: the worker starts passt (scripts/test-deps.sh installs it) and stops it on close. */
+const NET_SPEC = {
+  type: 'net' as const, mac: '52:54:00:12:34:56',
+  backend: { kind: 'user' as const, passt: '/usr/bin/passt', tcpForwards: [], udpForwards: [], dns: false },
+};
+
+for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }, NET_SPEC]) {
   for (const fault of ['throw', 'exit'] as const) {
     test(`supervision: a ${spec.type} device thread that ${fault === 'throw' ? 'throws' : 'exits'} sets DEVICE_NEEDS_RESET, logs once, and resets without hanging`, async () => {
-      const queue = spec.type === 'console' ? 1 : 0;
+      const queue = spec.type === 'rng' ? 0 : 1;
       const h = await activated(spec, queue, { faultInjection: fault });
       try {
         for (let i = 0; i < 3; i++) {

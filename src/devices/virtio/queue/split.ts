@@ -232,8 +232,12 @@ export class SplitQueue {
   /**
    * Returns chain `head` to the driver with `len` bytes written into its
    * device-writable buffers (§2.7.8). A no-op once the queue is broken.
+   * With `publish` false the entry is written but used.idx is not moved
+   * yet: the next publishing push makes it and the entries before it
+   * visible together (virtio-net's merged receive buffers, §5.1.6.4, which
+   * the driver expects to find all at once).
    */
-  pushUsed(head: number, len: number): void {
+  pushUsed(head: number, len: number, publish = true): void {
     if (!Number.isInteger(head) || head < 0 || head >= this.size) throw new RangeError(`used head ${head} is not below queue size ${this.size}`);
     if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new RangeError(`used length ${len} is not a u32`);
     if (this.#broken) return;
@@ -242,7 +246,7 @@ export class SplitQueue {
     this.#usedArea.setU32(entry + 4, len);
     // fence (smp_wmb): the entry must be visible before the new used.idx.
     this.#nextUsed = (this.#nextUsed + 1) & 0xffff;
-    this.#usedArea.setU16(2, this.#nextUsed);
+    if (publish) this.#usedArea.setU16(2, this.#nextUsed);
     this.#unsignalled++;
   }
 
