@@ -14,10 +14,15 @@ export interface StreamedRun {
 
 const STDERR_LIMIT = 64 * 1024;
 
-/** Spawns a program and stamps each stdout line with its arrival time (process.hrtime). */
-export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number): Promise<StreamedRun> {
+/**
+ * Spawns a program and stamps each stdout line with its arrival time
+ * (process.hrtime); `onLine`, if given, sees each complete line as it
+ * arrives (to start a peer when the guest says it is ready, say).
+ */
+export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number, onLine?: (line: string) => void): Promise<StreamedRun> {
   return new Promise((resolvePromise, reject) => {
     const splitter = new TimedLineSplitter();
+    let seen = 0;
     let stderr = '';
     let timedOut = false;
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -25,7 +30,10 @@ export function runWithTimedLines(command: string, args: readonly string[], time
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk, process.hrtime.bigint()));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      splitter.push(chunk, process.hrtime.bigint());
+      if (onLine) for (; seen < splitter.lines.length; seen++) onLine(splitter.lines[seen]!.line);
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_LIMIT);
     });

@@ -9,9 +9,9 @@
  * invalid one throws BenchError.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { TimedLineSplitter } from '../blk/guest-output.js';
 import { BenchError } from '../lib/errors.js';
 import { describeEnd, lastLine, runTimed } from '../lib/timed-spawn.js';
+import { runWithTimedLines, type StreamedRun } from '../lib/timed-lines.js';
 import { collectNetGuestReport, type GuestNetPass, type NetPass, parseTapLoopPasses } from './output.js';
 import type { BenchNamespace } from './namespace.js';
 import type { NetCase } from './summary.js';
@@ -55,44 +55,6 @@ export async function runC(tapLoop: string, ns: BenchNamespace, spec: RunSpec, t
   return passes;
 }
 
-interface StreamedRun {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  splitter: TimedLineSplitter;
-  stderr: string;
-}
-
-/** Spawns a program, stamps each stdout line as it arrives and calls onLine with it. */
-function runStreamed(command: string, args: readonly string[], timeoutMs: number, onLine: (line: string) => void): Promise<StreamedRun> {
-  return new Promise((resolve, reject) => {
-    const splitter = new TimedLineSplitter();
-    let stderr = '';
-    let timedOut = false;
-    let seen = 0;
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      splitter.push(chunk, process.hrtime.bigint());
-      for (; seen < splitter.lines.length; seen++) onLine(splitter.lines[seen]!.line);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-65536);
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      splitter.finish(process.hrtime.bigint());
-      resolve({ status, signal, timedOut, splitter, stderr });
-    });
-  });
-}
 
 function stopInjector(injector: ChildProcess | null): Promise<void> {
   if (injector === null || injector.exitCode !== null || injector.signalCode !== null) return Promise.resolve();
@@ -113,7 +75,7 @@ export async function runTkvm(cliPath: string, guestPath: string, tapLoop: strin
   let injectorError = '';
   let run: StreamedRun;
   try {
-    run = await runStreamed('ip', ['netns', 'exec', ns.name, process.execPath, ...tkvmArgs(cliPath, guestPath, ns.tap, spec)], timeoutMs, (line) => {
+    run = await runWithTimedLines('ip', ['netns', 'exec', ns.name, process.execPath, ...tkvmArgs(cliPath, guestPath, ns.tap, spec)], timeoutMs, (line) => {
       if (spec.direction !== 'rx' || injector !== null || line.trim() !== 'net-bench ready') return;
       injector = spawn('ip', ['netns', 'exec', ns.name, tapLoop, 'inject', ns.tap, String(spec.size)], { stdio: ['ignore', 'ignore', 'pipe'] });
       injector.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -123,7 +85,7 @@ export async function runTkvm(cliPath: string, guestPath: string, tapLoop: strin
   } finally {
     await stopInjector(injector);
   }
-  const report = collectNetGuestReport(run.splitter.lines);
+  const report = collectNetGuestReport(run.lines);
   if (run.status === 2 && /--net/.test(run.stderr)) {
     throw new BenchError(`${what}: tkvm run does not accept --net tap=${ns.tap} (no virtio-net in this build?): ${lastLine(run.stderr)}`);
   }
@@ -131,7 +93,7 @@ export async function runTkvm(cliPath: string, guestPath: string, tapLoop: strin
   if (lastLine(injectorError)) throw new BenchError(`${what}: injector failed: ${lastLine(injectorError)}`);
   if (run.status !== GUEST_EXIT_STATUS || !report.ok) {
     const end = run.timedOut ? 'killed after timing out' : run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.status}`;
-    const detail = lastLine(run.stderr) || lastLine(run.splitter.lines.map((l) => l.line).join('\n')) || 'no output';
+    const detail = lastLine(run.stderr) || lastLine(run.lines.map((l) => l.line).join('\n')) || 'no output';
     throw new BenchError(`${what}: ${end}, expected ${GUEST_EXIT_STATUS} and "net-bench ok": ${detail}`);
   }
   checkPasses(what, spec, report.passes);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +14,7 @@ import { TapBackend } from '../../src/backends/net/tap.js';
 import { NetStatus } from '../../src/devices/net.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { IovecList } from '../../src/memory/iovec-list.js';
+import { startTapLoopPeer } from '../../src/testing/tap-loop.js';
 import { requireNetns, TestNetns } from '../../src/testing/netns.js';
 import { buildCProgram } from '../lib/build-c.js';
 import { repoRoot } from '../lib/paths.js';
@@ -22,24 +23,6 @@ import { parseInjected, parseTapLoopPasses } from './output.js';
 
 const TAP = 'tkvmt0';
 const HEADER = 12;
-
-interface Peer { child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> }
-
-function startPeer(binary: string, args: string[]): Promise<Peer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((r) => child.on('close', (status) => r({ status, stdout, stderr })));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (stdout.includes(' ready\n')) resolve({ child, done });
-    });
-    child.on('error', reject);
-    void done.then(({ status }) => reject(new Error(`tap-loop ${args[0]} exited (${status}) before it was ready: ${stderr.trim()}`)));
-  });
-}
 
 /** Sends header + frame from "guest RAM" through the backend. */
 function sendFrame(tap: TapBackend, memory: GuestMemory, frame: Uint8Array): NetStatus {
@@ -66,7 +49,7 @@ test('tap-loop: capture checks the guest frames, inject makes host frames, tx/rx
     try {
       // The guest's TX, seen by the host: every byte checked, in order.
       for (const size of [60, 65535]) {
-        const capture = await startPeer(binary, ['capture', TAP, String(size), '50', '20']);
+        const capture = await startTapLoopPeer(binary, ['capture', TAP, String(size), '50', '20']);
         peers.push(capture.child);
         for (let seq = 0; seq < 50; seq++) assert.equal(sendFrame(tap, memory, buildTestFrame(size, seq, GUEST_MAC)), NetStatus.Ok, tap.lastError);
         const result = await capture.done;
@@ -74,7 +57,7 @@ test('tap-loop: capture checks the guest frames, inject makes host frames, tx/rx
         assert.match(result.stdout, new RegExp(`tap-loop capture frames=50 bytes=${50 * size} other=\\d+ first=0 last=49`));
       }
       // ...and a damaged frame makes it fail.
-      const capture = await startPeer(binary, ['capture', TAP, '100', '5', '20']);
+      const capture = await startTapLoopPeer(binary, ['capture', TAP, '100', '5', '20']);
       peers.push(capture.child);
       const damaged = buildTestFrame(100, 0, GUEST_MAC);
       damaged[77] = damaged[77]! ^ 1;
@@ -84,7 +67,7 @@ test('tap-loop: capture checks the guest frames, inject makes host frames, tx/rx
       assert.match(failed.stderr, /frame 0 byte 77/);
 
       // The host's injected frames, received through the backend as the device would.
-      const inject = await startPeer(binary, ['inject', TAP, '1500']);
+      const inject = await startTapLoopPeer(binary, ['inject', TAP, '1500']);
       peers.push(inject.child);
       const received: number[] = [];
       const iov = new IovecList();

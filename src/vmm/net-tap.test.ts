@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { guestPath, REPO_ROOT, requireKvm, runTkvm } from '../testing/kvm.js';
+import { startTapLoopPeer } from '../testing/tap-loop.js';
 import { requireNetns, TestNetns } from '../testing/netns.js';
 
 const TAP = 'tkvmt0';
@@ -23,24 +24,6 @@ function buildTapLoop(): { binary: string; remove: () => void } {
   const binary = path.join(dir, 'tap-loop');
   execFileSync(process.env['CC'] || 'cc', ['-O2', '-o', binary, path.join(REPO_ROOT, 'bench/net/tap-loop.c')]);
   return { binary, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Starts a tap-loop peer in the namespace and resolves once it prints its "ready" line. */
-function startPeer(binary: string, args: string[]): Promise<{ child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((r) => child.on('close', (status) => r({ status, stdout, stderr })));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      const before = stdout;
-      stdout += d;
-      if (!/ ready\n/.test(before) && / ready\n/.test(stdout)) resolve({ child, done });
-    });
-    child.on('error', reject);
-    void done.then(({ status }) => reject(new Error(`tap-loop ${args[0]} exited (${status}) before it was ready: ${stderr.trim()}`)));
-  });
 }
 
 function guestArgs(cmdline: string): string[] {
@@ -74,7 +57,7 @@ test('the ring-3 guest sends raw frames through virtio-net to a TAP and receives
 
     for (const size of [60, 1500, 65534]) {
       const count = size > 9000 ? 50 : 300;
-      const capture = await startPeer(tapLoop.binary, ['capture', TAP, String(size), String(count), '60']);
+      const capture = await startTapLoopPeer(tapLoop.binary, ['capture', TAP, String(size), String(count), '60']);
       peers.push(capture.child);
       const tx = await runTkvm(guestArgs(`mode=tx size=${size} count=${count} depth=32 passes=1`), { timeoutMs: 90_000 });
       assert.equal(tx.status, 33, `tx ${size}: ${tx.stdout}${tx.stderr}`);
