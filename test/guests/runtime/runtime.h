@@ -78,6 +78,9 @@ _Static_assert(offsetof(struct boot_params, cmd_line_ptr) == 0x228, "cmd_line_pt
 _Static_assert(offsetof(struct boot_params, e820_table) == 0x2d0, "e820_table");
 _Static_assert(sizeof(struct boot_params) == 0x1000, "zero page is 4 KiB");
 
+/* True if one usable-RAM entry of the zero page's e820 map covers [start, end) (e820.c). */
+int e820_covers_ram(const struct boot_params *bp, uint64_t start, uint64_t end);
+
 /* The scenario's entry point; the return value goes to debug_exit(). */
 int guest_main(struct boot_params *bp);
 

@@ -344,22 +344,12 @@ static int bench_main(void *arg)
     guest_pass("net-bench ok");
 }
 
-static int ram_covers(const struct boot_params *bp, uint64_t start, uint64_t end)
-{
-    for (unsigned i = 0; i < bp->e820_entries && i < E820_MAX_ENTRIES_ZEROPAGE; i++) {
-        const struct e820_entry *e = &bp->e820_table[i];
-        if (e->type == E820_TYPE_RAM && e->addr <= start && end <= e->addr + e->size)
-            return 1;
-    }
-    return 0;
-}
-
 /* Ring 0 (emulated on PVM hosts): check the fixed RAM, then leave at once. */
 int guest_main(struct boot_params *bp)
 {
     if ((uintptr_t)__image_end > STACK_BASE)
         guest_fail("net-bench: image ends at %p, past the stack at 0x%lx", (void *)__image_end, STACK_BASE);
-    if (!ram_covers(bp, STACK_BASE, BUFFER_BASE + BUFFER_BYTES_MAX))
+    if (!e820_covers_ram(bp, STACK_BASE, BUFFER_BASE + BUFFER_BYTES_MAX))
         guest_fail("net-bench: RAM 0x%lx-0x%lx is not usable (run with --mem 64M or more)", STACK_BASE, BUFFER_BASE + BUFFER_BYTES_MAX);
     ring3_run(bench_main, bp, (void *)BUFFER_BASE);
 }
