@@ -57,11 +57,13 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
     return (b) => tap.push(b);
   };
   // Flow control: while stdout holds enough unwritten output the UART's transmitter stays full, and the guest waits.
+  // The vCPU threads answer COM1 over serial.shared; its shared state tracks the line, so every change is an ioctl.
   const serial: Serial16550 = new Serial16550({
-    onOutput: guestOutput(), setIrqLevel: irqLine(vm, COM1_IRQ),
+    onOutput: guestOutput(), setIrqLevel: (level) => vm.setIrqLine(COM1_IRQ, level),
     outputBlocked: () => console.outputBlocked(),
     onOutputBlocked: () => console.whenOutputDrained(() => serial.transmitterReady()),
   });
+  serial.watchSharedAccess();
   if (opts.serialInput ?? true) console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
@@ -83,6 +85,7 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   return {
     serial, console, i8042, guestOutput,
     close: () => {
+      serial.stopWatching();
       for (const tap of taps) tap.flush();
       console.restore();
     },
