@@ -41,8 +41,9 @@ test('two threads hammer THR/LSR: every byte once, per-thread order kept, memory
   // The THRE interrupt on, so that every THR write moves the line from some thread.
   uart.write(IER, Uint8Array.of(0x02));
   uart.watchSharedAccess();
-  // A slow reader: takes up to 512 bytes a tick, then says the output drained.
+  // A slow reader: only once the UART is held, takes up to 512 bytes a tick, then says the output drained.
   const reader = setInterval(() => {
+    if (!release) return;
     pending = Math.max(0, pending - 512);
     if (pending < OUTPUT_LIMIT / 2 && release) {
       const r = release;
