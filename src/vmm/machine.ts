@@ -253,6 +253,8 @@ export class Machine implements VmController {
   shutdown(status: number, reason: string, clean = status === ExitStatus.POWEROFF): void {
     if (this.#ending) return;
     this.#ending = true;
+    // What the vCPUs wrote to COM1 before this event reaches the console (and the kit's exit-status marker) first.
+    this.#legacy?.serial.serviceSharedAccess();
     // A guest that ran a command and then powered off ends with the command's status.
     if (status === ExitStatus.POWEROFF && this.#guestExitStatus !== undefined) {
       this.#resolve({ status: this.#guestExitStatus, reason: `guest command exited with status ${this.#guestExitStatus}`, clean: true });

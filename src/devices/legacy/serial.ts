@@ -109,8 +109,20 @@ export class Serial16550 implements BusDevice {
     this.#watch();
   }
 
+  /**
+   * Takes what other threads' accesses left (transmitted bytes, input-space
+   * events) now, without waiting for the watcher's turn: before the VMM acts
+   * on an event that a vCPU raised after writing to COM1 (a power-off after
+   * the guest's last line), so that nothing it wrote is missed.
+   */
+  serviceSharedAccess(): void {
+    this.#pump();
+  }
+
+  /** Stops watching, after a last serviceSharedAccess(). */
   stopWatching(): void {
     if (!this.#watching) return;
+    this.#pump();
     this.#watching = false;
     // Release the pending wait so that it does not outlive the UART.
     Atomics.add(this.#core.events, W_EVENT_SEQ, 1);
