@@ -207,7 +207,7 @@ export class Machine implements VmController {
     const claimedPorts = this.devices.claimedPorts();
     const mmioRanges = this.devices.mmioRanges();
     this.#threads.forEach((t, i) => {
-      t.start(this.#vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, vmFd: this.#vm!.fd, serial: this.#legacy?.serial.shared ?? null, claimedPorts, mmioRanges, debugLog: log.enabled('debug'), hostMode: this.compat.mode });
+      t.start(this.#vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, vmFd: this.#vm!.fd, serial: this.#legacy?.serial.shared ?? null, rtc: this.#legacy?.rtc.shared ?? null, claimedPorts, mmioRanges, debugLog: log.enabled('debug'), hostMode: this.compat.mode });
     });
   }
 
