@@ -31,6 +31,7 @@
  */
 import type { BusDevice } from '../../bus/bus.js';
 import { waitForAsync } from '../../util/sync.js';
+import { rateLimited } from '../../util/log.js';
 import { SerialCore, createSerialState, W_EVENT_SEQ, type SerialRegisterView } from './serial-core.js';
 
 export { SERIAL_FIFO_SIZE, SerialCore, createSerialState, type SerialRegisterView } from './serial-core.js';
@@ -68,6 +69,7 @@ export interface SerialStats {
 }
 
 const NO_BYTES = new Uint8Array(0);
+const watchErrors = rateLimited('serial');
 
 export class Serial16550 implements BusDevice {
   readonly #core: SerialCore;
@@ -132,7 +134,12 @@ export class Serial16550 implements BusDevice {
   readonly #watch = (): void => {
     if (!this.#watching) return;
     const seq = Atomics.load(this.#core.events, W_EVENT_SEQ);
-    this.#pump();
+    try {
+      this.#pump();
+    } catch (err) {
+      // A failing output or IRQ ioctl must not end the watch (nor the VMM); the guest may cause it on every access.
+      watchErrors.error(`serial: ${(err as Error).message}`);
+    }
     const wait = waitForAsync(this.#core.events, W_EVENT_SEQ, seq);
     if (wait.async) void wait.value.then(this.#watch);
     else setImmediate(this.#watch);
