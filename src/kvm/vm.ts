@@ -58,9 +58,14 @@ export class Vm {
     sys.ioctlBuf(this.fd, ioc.KVM_CREATE_PIT2, buf, 'KVM_CREATE_PIT2');
   }
 
-  /** Sets a GSI line's level (edge interrupts: raise then lower). */
+  /** struct kvm_irq_level, reused: setIrqLine allocates nothing (each thread has its own Vm object). */
+  readonly #irqLevel = new Uint32Array(2);
+
+  /** Sets a GSI line's level (edge interrupts: raise then lower). KVM_IRQ_LINE works from any thread. */
   setIrqLine(gsi: number, level: boolean): void {
-    const buf = new Uint32Array([gsi, level ? 1 : 0]);
+    const buf = this.#irqLevel;
+    buf[0] = gsi;
+    buf[1] = level ? 1 : 0;
     sys.ioctlBuf(this.fd, ioc.KVM_IRQ_LINE, buf, 'KVM_IRQ_LINE');
   }
 

@@ -29,6 +29,7 @@ export interface LegacyDevices {
   serial: Serial16550;
   console: SerialConsole;
   i8042: I8042;
+  rtc: CmosRtc;
   /** A new sink for one guest console's output (UART, virtio-console): the kit's protocol tap, then the terminal. */
   guestOutput(): (byte: number) => void;
   /** Restores the terminal and flushes console output. */
@@ -57,11 +58,13 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
     return (b) => tap.push(b);
   };
   // Flow control: while stdout holds enough unwritten output the UART's transmitter stays full, and the guest waits.
+  // The vCPU threads answer COM1 over serial.shared; its shared state tracks the line, so every change is an ioctl.
   const serial: Serial16550 = new Serial16550({
-    onOutput: guestOutput(), setIrqLevel: irqLine(vm, COM1_IRQ),
+    onOutput: guestOutput(), setIrqLevel: (level) => vm.setIrqLine(COM1_IRQ, level),
     outputBlocked: () => console.outputBlocked(),
     onOutputBlocked: () => console.whenOutputDrained(() => serial.transmitterReady()),
   });
+  serial.watchSharedAccess();
   if (opts.serialInput ?? true) console.attach(serial);
   devices.addPio(COM1_BASE, 8, 'serial (COM1)', serial);
   devices.addStats({ name: 'serial', counters: () => ({ ...serial.stats() }) });
@@ -70,7 +73,9 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   devices.addPio(I8042_DATA, 1, 'i8042 data', i8042.dataPort);
   devices.addPio(I8042_COMMAND, 1, 'i8042 command', i8042.commandPort);
 
-  devices.addPio(RTC_BASE, 2, 'cmos rtc', new CmosRtc({ memBytes: opts.memBytes }));
+  // The vCPU threads answer the RTC over rtc.shared; the bus keeps it for the mailbox path.
+  const rtc = new CmosRtc({ memBytes: opts.memBytes });
+  devices.addPio(RTC_BASE, 2, 'cmos rtc', rtc);
   if (opts.debugExit) {
     devices.addPio(DEBUG_EXIT_PORT, 2, 'debug-exit', new DebugExit({ onExit: (status) => opts.onExit(status, `guest wrote to the debug-exit port: status ${status}`, true) }));
   }
@@ -81,8 +86,9 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   }
 
   return {
-    serial, console, i8042, guestOutput,
+    serial, console, i8042, rtc, guestOutput,
     close: () => {
+      serial.stopWatching();
       for (const tap of taps) tap.flush();
       console.restore();
     },

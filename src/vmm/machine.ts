@@ -103,8 +103,9 @@ export class Machine implements VmController {
     const shared = this.#vmMem.shareable();
     const claimedPorts = this.devices.claimedPorts();
     const mmioRanges = this.devices.mmioRanges();
+    const legacy = this.#parts.legacy;
     this.#threads.forEach((t, i) => {
-      t.start(this.#parts.vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, claimedPorts, mmioRanges, debugLog: log.enabled('debug'), hostMode: this.compat.mode });
+      t.start(this.#parts.vcpus[i]!, { memory: shared, mailbox: mailboxes[i]!, vmFd: this.#parts.vm!.fd, serial: legacy?.serial.shared ?? null, rtc: legacy?.rtc.shared ?? null, claimedPorts, mmioRanges, debugLog: log.enabled('debug'), hostMode: this.compat.mode });
     });
   }
 
@@ -150,6 +151,8 @@ export class Machine implements VmController {
   shutdown(status: number, reason: string, clean = status === ExitStatus.POWEROFF): void {
     if (this.#ending) return;
     this.#ending = true;
+    // What the vCPUs wrote to COM1 before this event reaches the console (and the kit's exit-status marker) first.
+    this.#parts.legacy?.serial.serviceSharedAccess();
     // A guest that ran a command and then powered off ends with the command's status.
     if (status === ExitStatus.POWEROFF && this.#guestExitStatus !== undefined) {
       this.#resolve({ status: this.#guestExitStatus, reason: `guest command exited with status ${this.#guestExitStatus}`, clean: true });

@@ -139,3 +139,18 @@ test('--report-timing gives the start-up time and exit counters', async (t) => {
   assert.ok(report.tkvmTiming.startToFirstRunMs > 0);
   assert.equal(report.tkvmTiming.exits[0]!['io-port80'], 1000);
 });
+
+test('the vCPU thread answers COM1 and the CMOS RTC itself: memory-size bytes, CMOS RAM and the host date', async (t) => {
+  if (!requireKvm(t, 'cmos-rtc')) return;
+  const before = new Date();
+  const r = await runTkvm(['run', '--debug-exit', '--kernel', guestPath('cmos-rtc'), '--mem', '32M', '--report-timing']);
+  const after = new Date();
+  assert.equal(r.status, SUCCESS, `${r.stdout}\n${r.stderr}`);
+  const dates = [before, after].map((d) => `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`);
+  assert.ok(dates.some((d) => r.stdout.includes(`cmos-rtc ok ${d}`)), `${r.stdout} (host: ${dates.join(' or ')})`);
+  const line = r.stderr.split('\n').find((l) => l.startsWith('{"tkvmTiming"'));
+  assert.ok(line, r.stderr);
+  const exits = (JSON.parse(line) as { tkvmTiming: { exits: Array<Record<string, number>> } }).tkvmTiming.exits[0]!;
+  assert.ok(exits['io-rtc']! >= 2 * 13, `RTC accesses answered in the vCPU thread: ${JSON.stringify(exits)}`);
+  assert.ok(exits['io-com1']! > 0, `COM1 accesses answered in the vCPU thread: ${JSON.stringify(exits)}`);
+});

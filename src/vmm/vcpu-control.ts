@@ -24,7 +24,7 @@ export const EXIT_COUNTERS = [
   'io', 'mmio', 'hlt', 'shutdown', 'interrupted', 'irq-window-open', 'fail-entry',
   'internal-error', 'system-event', 'debug', 'hypercall', 'unknown',
   // Accesses the vCPU thread answered itself:
-  'io-port80', 'io-unclaimed', 'mmio-unclaimed',
+  'io-port80', 'io-com1', 'io-rtc', 'io-unclaimed', 'mmio-unclaimed',
   // Instructions the host could not emulate and tkvm handled (compat mode):
   'emulated',
 ] as const;

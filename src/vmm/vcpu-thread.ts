@@ -1,14 +1,18 @@
 /**
  * The body of one vCPU worker thread: a synchronous KVM_RUN loop.
  *
- * Fast paths are answered here without leaving the thread (port 0x80 and
- * unclaimed ports/MMIO); claimed addresses are forwarded to the device
- * thread through the mailbox. Events that end the VM are posted to the main
+ * Fast paths are answered here without leaving the thread (port 0x80,
+ * COM1 and the CMOS RTC over their shared state, and unclaimed ports/MMIO); claimed
+ * addresses are forwarded to the device thread through the mailbox. Events that end the VM are posted to the main
  * thread, which owns shutdown.
  */
 import { parentPort } from 'node:worker_threads';
 import * as sys from '../sys/libc.js';
 import { Vcpu } from '../kvm/vcpu.js';
+import { Vm } from '../kvm/vm.js';
+import { SerialCore } from '../devices/legacy/serial-core.js';
+import { CmosRtc } from '../devices/legacy/rtc.js';
+import { COM1_BASE, COM1_LENGTH, COM1_IRQ, RTC_BASE, RTC_LENGTH } from '../arch/x86/pc-ports.js';
 import { emulationFailureBytes, SystemEvent, type ExitInfo, type VcpuExit } from '../kvm/exits.js';
 import { GuestMemory, type SharedGuestMemory } from '../memory/guest-memory.js';
 import { AccessKind, MailboxClient } from './mailbox.js';
@@ -25,6 +29,12 @@ export interface VcpuThreadInit {
   memory: SharedGuestMemory;
   mailbox: SharedArrayBuffer;
   control: SharedArrayBuffer;
+  /** The VM fd, for KVM_IRQ_LINE from this thread. */
+  vmFd: number;
+  /** COM1's shared state (Serial16550.shared), answered here; null leaves COM1 to the mailbox. */
+  serial: SharedArrayBuffer | null;
+  /** The CMOS RTC's shared state (CmosRtc.shared), answered here; null leaves it to the mailbox. */
+  rtc: SharedArrayBuffer | null;
   /** One byte per I/O port: 1 if a device claims it. */
   claimedPorts: SharedArrayBuffer;
   /** [base, length] pairs of MMIO ranges claimed by devices. */
@@ -58,6 +68,10 @@ class VcpuLoop {
   readonly #claimed: Uint8Array;
   readonly #abandon = (): boolean => this.#ctl.command === VcpuCommand.Stop;
   readonly #port80: number;
+  readonly #com1: number;
+  readonly #serial: SerialCore | null;
+  readonly #rtcCounter: number;
+  readonly #rtc: CmosRtc | null;
   readonly #ioUnclaimed: number;
   readonly #mmioUnclaimed: number;
   readonly #emulated: number;
@@ -75,6 +89,16 @@ class VcpuLoop {
     this.#mailbox = new MailboxClient(init.mailbox);
     this.#claimed = new Uint8Array(init.claimedPorts);
     this.#port80 = this.#ctl.counterIndex('io-port80');
+    this.#com1 = this.#ctl.counterIndex('io-com1');
+    if (init.serial !== null) {
+      const vm = new Vm(init.vmFd, init.mmapSize);
+      this.#serial = new SerialCore(init.serial, (level) => vm.setIrqLine(COM1_IRQ, level));
+    } else {
+      this.#serial = null;
+    }
+    this.#rtcCounter = this.#ctl.counterIndex('io-rtc');
+    // memBytes only fills a fresh state's CMOS bytes; this one is shared and already filled.
+    this.#rtc = init.rtc !== null ? new CmosRtc({ memBytes: 0, shared: init.rtc }) : null;
     this.#ioUnclaimed = this.#ctl.counterIndex('io-unclaimed');
     this.#mmioUnclaimed = this.#ctl.counterIndex('mmio-unclaimed');
     this.#emulated = this.#ctl.counterIndex('emulated');
@@ -248,6 +272,28 @@ class VcpuLoop {
     if (port === POST_CODE_PORT) {
       this.#ctl.countAt(this.#port80);
       if (isIn) run.fill(0xff, dataOffset, dataOffset + bytes);
+      return;
+    }
+    const serial = this.#serial;
+    if (serial !== null && port >= COM1_BASE && port < COM1_BASE + COM1_LENGTH) {
+      this.#ctl.countAt(this.#com1);
+      const offset = port - COM1_BASE;
+      for (let i = 0; i < count; i++) {
+        const view = this.#view(dataOffset + i * size, size);
+        if (isIn) serial.read(offset, view);
+        else serial.write(offset, view);
+      }
+      return;
+    }
+    const rtc = this.#rtc;
+    if (rtc !== null && port >= RTC_BASE && port < RTC_BASE + RTC_LENGTH) {
+      this.#ctl.countAt(this.#rtcCounter);
+      const offset = port - RTC_BASE;
+      for (let i = 0; i < count; i++) {
+        const view = this.#view(dataOffset + i * size, size);
+        if (isIn) rtc.read(offset, view);
+        else rtc.write(offset, view);
+      }
       return;
     }
     if (this.#claimed[port] !== 1) {

@@ -7,6 +7,7 @@ import { TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, TEST_MMIO_ECHO_BASE, TEST_MMIO_
 
 export { Serial16550, SERIAL_FIFO_SIZE } from './serial.js';
 export type { Serial16550Options, SerialStats, SerialRegisterView } from './serial.js';
+export { SerialCore, createSerialState } from './serial-core.js';
 export { SerialConsole } from './console.js';
 export type { ConsoleInputSink, ConsoleInput, ConsoleStats, ExitHookTarget, SerialConsoleOptions } from './console.js';
 export { I8042 } from './i8042.js';

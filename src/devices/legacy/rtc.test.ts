@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { CmosRtc } from './rtc.js';
 
 const MIB = 1024 * 1024;
@@ -152,4 +153,44 @@ test('years 0-99 of century 0 are not taken as 19xx', () => {
   r.write(0x0b, 0x06);
   assert.equal(r.read(0x32), 0);
   assert.equal(r.read(0x09), 50);
+});
+
+test('property: the registers show the UTC fields of the clock, as Date computes them (years 0 to 9999)', () => {
+  const YEAR_0 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+  const YEAR_10000 = 253_402_300_800_000;
+  fc.assert(
+    fc.property(fc.integer({ min: YEAR_0, max: YEAR_10000 - 1 }), (ms) => {
+      const r = makeRtc(ms);
+      r.write(0x0b, 0x06); // binary, 24-hour
+      const d = new Date(ms);
+      assert.deepEqual(
+        [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32].map(r.read),
+        [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDay() + 1, d.getUTCDate(), d.getUTCMonth() + 1,
+          d.getUTCFullYear() % 100, Math.floor(d.getUTCFullYear() / 100)],
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('property: a time set under SET is the one Date.UTC gives, day overflow rolling on', () => {
+  fc.assert(
+    fc.property(
+      fc.record({ century: fc.integer({ min: 0, max: 99 }), year: fc.integer({ min: 0, max: 99 }), month: fc.integer({ min: 1, max: 12 }),
+        day: fc.integer({ min: 1, max: 31 }), hours: fc.integer({ min: 0, max: 23 }), minutes: fc.integer({ min: 0, max: 59 }), seconds: fc.integer({ min: 0, max: 59 }) }),
+      (t) => {
+        const r = makeRtc(LEAP_DAY - 250); // on a whole second
+        r.write(0x0b, 0x86);
+        for (const [index, value] of [[0x32, t.century], [0x09, t.year], [0x08, t.month], [0x07, t.day], [0x04, t.hours], [0x02, t.minutes], [0x00, t.seconds]] as const) {
+          r.write(index, value);
+        }
+        r.write(0x0b, 0x06);
+        const expected = new Date(0);
+        expected.setUTCFullYear(t.century * 100 + t.year, t.month - 1, t.day);
+        expected.setUTCHours(t.hours, t.minutes, t.seconds, 0);
+        assert.equal(r.rtc.guestTimeMs(), expected.getTime());
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });

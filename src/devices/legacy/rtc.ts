@@ -11,9 +11,16 @@
  * new one, committed when SET is cleared. No update cycle is ever in progress
  * (status A UIP reads 0) and no RTC interrupts (IRQ 8) are generated: status C
  * reads 0.
+ *
+ * The state (index, CMOS RAM, the guest's offset, the frozen time) lives in
+ * a SharedArrayBuffer (`shared`), under one SharedMutex: the vCPU threads
+ * build their own CmosRtc over it (`{ shared }`) and answer ports 0x70-0x71
+ * without the mailbox. Accesses allocate nothing: dates are converted with
+ * day arithmetic (H. Hinnant, "chrono-Compatible Low-Level Date
+ * Algorithms"), not Date objects.
  */
 import type { BusDevice } from '../../bus/bus.js';
-import { readBytewise, writeBytewise } from './byte-access.js';
+import { SharedMutex } from '../../util/sync.js';
 
 const REG_SECONDS = 0x00;
 const REG_MINUTES = 0x02;
@@ -53,67 +60,126 @@ const GIB = 1024 * MIB;
 export const DEFAULT_LOW_RAM_LIMIT = 3 * GIB;
 
 export interface RtcOptions {
-  /** Guest RAM size in bytes, for the CMOS memory-size bytes. */
+  /** Guest RAM size in bytes, for the CMOS memory-size bytes (a new state only). */
   memBytes: number;
   /** RAM below 4 GiB ends here (start of the MMIO hole); default 3 GiB. */
   lowRamLimit?: number;
   /** Milliseconds since the Unix epoch; default Date.now. */
   now?: () => number;
+  /** Another CmosRtc's `shared` state, to serve the same clock from this thread. */
+  shared?: SharedArrayBuffer;
 }
 
-/** A broken-down UTC time, with the full year. */
-interface TimeFields {
-  seconds: number;
-  minutes: number;
-  hours: number;
-  day: number;
-  month: number;
-  year: number;
+/** Int32 words of the state (after the mutex's two). */
+const W_INDEX = 2;
+/** 1 while status B SET freezes the visible time in the F_* words. */
+const W_FROZEN = 3;
+const W_FIELDS = 4;
+/** Field offsets in a time record: seconds, minutes, hours, day, month, full year. */
+const F_SECONDS = 0;
+const F_MINUTES = 1;
+const F_HOURS = 2;
+const F_DAY = 3;
+const F_MONTH = 4;
+const F_YEAR = 5;
+const FIELDS = 6;
+const WORDS = W_FIELDS + FIELDS;
+/** The guest-set time minus host time (ms), a Float64 after the words. */
+const OFFSET_BYTE = 48;
+const RAM_BYTE = OFFSET_BYTE + 8;
+const STATE_BYTES = RAM_BYTE + 128;
+const DAY_MS = 86_400_000;
+/** The range of a Date; beyond it the clock reads 1 January 2000. */
+const MAX_TIME_MS = 8.64e15;
+
+/** Days since 1970-01-01 of a proleptic Gregorian date; day and hour overflow roll on (31 February is 2 or 3 March). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
-/**
- * Milliseconds since the epoch for `t` (UTC). An impossible date such as 31
- * February rolls over into the next month. Unlike Date.UTC, years 0-99 are
- * taken literally.
- */
-function utcMs(t: TimeFields): number {
-  const date = new Date(0);
-  date.setUTCFullYear(t.year, t.month - 1, t.day);
-  date.setUTCHours(t.hours, t.minutes, t.seconds, 0);
-  return date.getTime();
+/** Fills `out[at..at+6)` with the UTC fields of `ms` (finite, within a Date's range). */
+function civilFromMs(ms: number, out: Int32Array, at: number): void {
+  const days = Math.floor(ms / DAY_MS);
+  const msOfDay = ms - days * DAY_MS;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  out[at + F_YEAR] = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  out[at + F_MONTH] = month;
+  out[at + F_DAY] = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const seconds = Math.floor(msOfDay / 1000);
+  out[at + F_HOURS] = Math.floor(seconds / 3600);
+  out[at + F_MINUTES] = Math.floor(seconds / 60) % 60;
+  out[at + F_SECONDS] = seconds % 60;
+}
+
+/** Milliseconds since the epoch of the fields at `at` (UTC); years 0-99 are taken literally. */
+function msFromCivil(f: Int32Array, at: number): number {
+  const days = daysFromCivil(f[at + F_YEAR]!, f[at + F_MONTH]!, f[at + F_DAY]!);
+  return days * DAY_MS + ((f[at + F_HOURS]! * 60 + f[at + F_MINUTES]!) * 60 + f[at + F_SECONDS]!) * 1000;
 }
 
 export class CmosRtc implements BusDevice {
+  /** The state: share it with `new CmosRtc({ ..., shared })` on another thread. */
+  readonly shared: SharedArrayBuffer;
   readonly #now: () => number;
-  readonly #ram = new Uint8Array(128);
-  #index = 0;
-  /** Guest-set time minus host time, in milliseconds. */
-  #offsetMs = 0;
-  /** The time shown while status B SET is on. */
-  #frozen: TimeFields | null = null;
+  readonly #lock: SharedMutex;
+  readonly #w: Int32Array;
+  readonly #offset: Float64Array;
+  readonly #ram: Uint8Array;
+  /** This thread's scratch time record (index 0) and the edited one (index FIELDS). */
+  readonly #t = new Int32Array(2 * FIELDS);
 
   constructor(options: RtcOptions) {
     this.#now = options.now ?? Date.now;
-    this.#ram[REG_STATUS_A] = STATUS_A_DEFAULT;
-    this.#ram[REG_STATUS_B] = STATUS_B_24H;
-    this.#ram[REG_STATUS_D] = STATUS_D_VRT;
-    this.#fillMemorySize(options.memBytes, options.lowRamLimit ?? DEFAULT_LOW_RAM_LIMIT);
+    const fresh = options.shared === undefined;
+    this.shared = options.shared ?? new SharedArrayBuffer(STATE_BYTES);
+    this.#lock = new SharedMutex(this.shared, 0, 'cmos rtc');
+    this.#w = new Int32Array(this.shared, 0, WORDS);
+    this.#offset = new Float64Array(this.shared, OFFSET_BYTE, 1);
+    this.#ram = new Uint8Array(this.shared, RAM_BYTE, 128);
+    if (fresh) {
+      this.#ram[REG_STATUS_A] = STATUS_A_DEFAULT;
+      this.#ram[REG_STATUS_B] = STATUS_B_24H;
+      this.#ram[REG_STATUS_D] = STATUS_D_VRT;
+      this.#fillMemorySize(options.memBytes, options.lowRamLimit ?? DEFAULT_LOW_RAM_LIMIT);
+    }
   }
 
   read(offset: number, data: Uint8Array): void {
-    readBytewise(offset, data, (port) => (port === 1 ? this.#readRegister(this.#index) : 0xff));
+    this.#lock.lock();
+    try {
+      for (let i = 0; i < data.length; i++) data[i] = offset + i === 1 ? this.#readRegister(this.#w[W_INDEX]!) & 0xff : 0xff;
+    } finally {
+      this.#lock.unlock();
+    }
   }
 
   write(offset: number, data: Uint8Array): void {
-    writeBytewise(offset, data, (port, value) => {
-      if (port === 0) this.#index = value & 0x7f;
-      else if (port === 1) this.#writeRegister(this.#index, value);
-    });
+    this.#lock.lock();
+    try {
+      for (let i = 0; i < data.length; i++) {
+        const port = offset + i;
+        if (port === 0) this.#w[W_INDEX] = data[i]! & 0x7f;
+        else if (port === 1) this.#writeRegister(this.#w[W_INDEX]!, data[i]!);
+      }
+    } finally {
+      this.#lock.unlock();
+    }
   }
 
   /** The time the guest sees, in milliseconds since the epoch. */
   guestTimeMs(): number {
-    return this.#now() + this.#offsetMs;
+    return this.#now() + this.#offset[0]!;
   }
 
   #readRegister(index: number): number {
@@ -164,12 +230,16 @@ export class CmosRtc implements BusDevice {
   }
 
   #writeStatusB(value: number): void {
+    const w = this.#w;
     const wasSet = (this.#ram[REG_STATUS_B]! & STATUS_B_SET) !== 0;
     const isSet = (value & STATUS_B_SET) !== 0;
-    if (!wasSet && isSet) this.#frozen = this.#currentFields();
-    if (wasSet && !isSet && this.#frozen) {
-      this.#commit(this.#frozen);
-      this.#frozen = null;
+    if (!wasSet && isSet && w[W_FROZEN] === 0) {
+      this.#currentFields(w, W_FIELDS);
+      w[W_FROZEN] = 1;
+    }
+    if (wasSet && !isSet && w[W_FROZEN] === 1) {
+      this.#commit(w, W_FIELDS);
+      w[W_FROZEN] = 0;
     }
     this.#ram[REG_STATUS_B] = value;
   }
@@ -182,87 +252,100 @@ export class CmosRtc implements BusDevice {
     return (this.#ram[REG_STATUS_B]! & STATUS_B_24H) !== 0;
   }
 
-  #currentFields(): TimeFields {
-    if (this.#frozen) return this.#frozen;
-    const date = new Date(this.guestTimeMs());
-    if (Number.isNaN(date.getTime())) return { seconds: 0, minutes: 0, hours: 0, day: 1, month: 1, year: 2000 };
-    return {
-      seconds: date.getUTCSeconds(),
-      minutes: date.getUTCMinutes(),
-      hours: date.getUTCHours(),
-      day: date.getUTCDate(),
-      month: date.getUTCMonth() + 1,
-      year: date.getUTCFullYear(),
-    };
+  /** The visible time (frozen, or the clock's) into `out[at..at+6)`. */
+  #currentFields(out: Int32Array, at: number): void {
+    const w = this.#w;
+    if (w[W_FROZEN] === 1) {
+      for (let i = 0; i < FIELDS; i++) out[at + i] = w[W_FIELDS + i]!;
+      return;
+    }
+    const ms = this.guestTimeMs();
+    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) {
+      out[at + F_SECONDS] = 0;
+      out[at + F_MINUTES] = 0;
+      out[at + F_HOURS] = 0;
+      out[at + F_DAY] = 1;
+      out[at + F_MONTH] = 1;
+      out[at + F_YEAR] = 2000;
+      return;
+    }
+    civilFromMs(ms, out, at);
   }
 
   #readTimeRegister(index: number): number {
-    const t = this.#currentFields();
+    const t = this.#t;
+    this.#currentFields(t, 0);
     switch (index) {
       case REG_SECONDS:
-        return this.#encode(t.seconds);
+        return this.#encode(t[F_SECONDS]!);
       case REG_MINUTES:
-        return this.#encode(t.minutes);
+        return this.#encode(t[F_MINUTES]!);
       case REG_HOURS:
-        return this.#encodeHours(t.hours);
-      case REG_DAY_OF_WEEK: // 1 = Sunday
-        return this.#encode(new Date(utcMs({ ...t, hours: 0, minutes: 0, seconds: 0 })).getUTCDay() + 1);
+        return this.#encodeHours(t[F_HOURS]!);
+      case REG_DAY_OF_WEEK: { // 1 = Sunday; 1 January 1970 was a Thursday
+        const days = daysFromCivil(t[F_YEAR]!, t[F_MONTH]!, t[F_DAY]!);
+        return this.#encode((((days + 4) % 7) + 7) % 7 + 1);
+      }
       case REG_DAY_OF_MONTH:
-        return this.#encode(t.day);
+        return this.#encode(t[F_DAY]!);
       case REG_MONTH:
-        return this.#encode(t.month);
+        return this.#encode(t[F_MONTH]!);
       case REG_YEAR:
-        return this.#encode(t.year % 100);
+        return this.#encode(t[F_YEAR]! % 100);
       default: // REG_CENTURY
-        return this.#encode(Math.floor(t.year / 100) % 100);
+        return this.#encode(Math.floor(t[F_YEAR]! / 100) % 100);
     }
   }
 
   /** Applies a guest write to one time field; out-of-range values are ignored. */
   #writeTimeRegister(index: number, value: number): void {
-    const t = { ...this.#currentFields() };
+    const t = this.#t;
+    const at = FIELDS;
+    this.#currentFields(t, at);
     if (index === REG_HOURS) {
       const hours = this.#decodeHours(value);
       if (hours === null) return;
-      t.hours = hours;
+      t[at + F_HOURS] = hours;
     } else {
       const v = this.#decode(value);
       if (v === null) return;
+      const year = t[at + F_YEAR]!;
       switch (index) {
         case REG_SECONDS:
           if (v > 59) return;
-          t.seconds = v;
+          t[at + F_SECONDS] = v;
           break;
         case REG_MINUTES:
           if (v > 59) return;
-          t.minutes = v;
+          t[at + F_MINUTES] = v;
           break;
         case REG_DAY_OF_MONTH:
           if (v < 1 || v > 31) return;
-          t.day = v;
+          t[at + F_DAY] = v;
           break;
         case REG_MONTH:
           if (v < 1 || v > 12) return;
-          t.month = v;
+          t[at + F_MONTH] = v;
           break;
         case REG_YEAR:
-          t.year = t.year - (t.year % 100) + v;
+          t[at + F_YEAR] = year - (year % 100) + v;
           break;
         default: // REG_CENTURY
-          t.year = v * 100 + (t.year % 100);
+          t[at + F_YEAR] = v * 100 + (year % 100);
           break;
       }
     }
-    if (this.#frozen) this.#frozen = t;
-    else this.#commit(t);
+    const w = this.#w;
+    if (w[W_FROZEN] === 1) for (let i = 0; i < FIELDS; i++) w[W_FIELDS + i] = t[at + i]!;
+    else this.#commit(t, at);
   }
 
-  #commit(t: TimeFields): void {
-    const guestMs = utcMs(t);
+  #commit(f: Int32Array, at: number): void {
+    const guestMs = msFromCivil(f, at);
     const hostMs = this.#now();
     if (!Number.isFinite(guestMs) || !Number.isFinite(hostMs)) return;
     // Keep the host's sub-second phase so the seconds tick where the guest expects.
-    this.#offsetMs = guestMs - (hostMs - (hostMs % 1000));
+    this.#offset[0] = guestMs - (hostMs - (hostMs % 1000));
   }
 
   /** Encodes 0-99 per the data mode (BCD unless status B bit 2). */
