@@ -481,3 +481,25 @@ test('receive: with MRG_RXBUF a frame larger than the held buffers waits for the
   assert.deepEqual(usedRxBytes(h.rx, chains, used).subarray(NET_HDR_SIZE), frame);
   h.close();
 });
+
+test('reset with receive chains held and a transmit stalled: after it the device writes no guest buffer and no used entry (virtio 1.2 §2.1.2)', () => {
+  const h = harness();
+  try {
+    postRx(h, [1526, 1526, 1526, 1526]);
+    h.net.queueNotified(0);
+    assert.equal(h.net.heldReceiveChains, 4);
+    assert.equal(h.runtime.events.get(1), FdEvent.IN);
+    const before = h.rx.read(0, 4 << 20);
+    h.net.reset();
+    assert.equal(h.net.heldReceiveChains, 0, 'the held chains are given up, not completed');
+    assert.equal(h.runtime.events.get(1) ?? 0, 0, 'the fd is no longer watched for frames');
+    // Frames that arrive now (or were in flight) must not land in the old buffers.
+    h.backend.peerSend(frameOf(1000, 9));
+    h.backend.peerSend(frameOf(60, 10));
+    h.runtime.onReady(FdEvent.IN);
+    assert.deepEqual(h.rx.takeUsed(), [], 'no used entry after the reset');
+    assert.ok(Buffer.from(h.rx.read(0, 4 << 20)).equals(Buffer.from(before)), 'guest RAM of the old ring untouched');
+  } finally {
+    h.close();
+  }
+});
