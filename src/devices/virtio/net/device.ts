@@ -24,7 +24,7 @@ import { processResult, type QueueProcessResult, type VirtioDevice } from '../de
 import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
 import type { DescriptorChain } from '../queue/chain.js';
 import { VirtqueueError } from '../queue/errors.js';
-import { DEFERRED, ROUND_BYTE_BUDGET, ROUND_CHAIN_BUDGET, serviceQueue } from '../queue/service.js';
+import { HELD, ROUND_BYTE_BUDGET, ROUND_CHAIN_BUDGET, serviceQueue } from '../queue/service.js';
 import type { SplitQueue } from '../queue/split.js';
 import { type DeviceRuntime, FdEvent, type RuntimeAware } from '../runtime/device-runtime.js';
 import { featureMask, hasFeature, VirtioDeviceId, VirtioFeature } from '../types.js';
@@ -227,35 +227,26 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
 
   /** Takes every chain the driver posted into the held list; refused ones are completed at once. */
   #holdPosted(queue: SplitQueue): void {
-    // Until no chain arrives between the last pop and re-enabling notifications (§2.7.10); a driver
-    // cannot have more chains outstanding than its queue holds, so this ends.
-    for (let rounds = 0; rounds < 16 && !this.#rxFault; rounds++) {
-      for (;;) {
-        let chain: DescriptorChain | null;
-        try {
-          chain = queue.popAvail();
-        } catch (err) {
-          if (!(err instanceof VirtqueueError)) throw err;
-          this.#logger.warn(`virtio-net: receive queue: ${err.message}`);
-          if (err.fatal) {
-            this.#rxFault = err;
-            return;
-          }
-          if (err.head !== undefined) queue.pushUsed(err.head, 0);
-          this.counters.badChains++;
-          continue;
-        }
-        if (!chain) break;
-        if (chain.readable.length > 0 || chain.writableLength < NET_HDR_SIZE || !this.#held.push(chain)) {
-          // §5.1.6.3.1: every receive buffer holds at least a header and is device-writable only.
-          this.counters.badChains++;
-          this.#logger.warn(`virtio-net: receive chain ${chain.head} refused (${chain.writableLength} writable, ${chain.readable.length} readable buffers)`);
-          queue.pushUsed(chain.head, 0);
-        }
-      }
-      if (!queue.enableNotification()) return;
-    }
+    // A driver cannot have more chains outstanding than its queue holds: one call takes them all.
+    const result = serviceQueue(queue, this.#holdChain, this.#onReceiveQueueError, { budget: queue.size, byteBudget: Infinity });
+    if (result.fatal) this.#rxFault = result.fatal;
   }
+
+  /** A posted receive chain: held until a frame arrives, or refused (completed empty). */
+  readonly #holdChain = (chain: DescriptorChain): number => {
+    if (chain.readable.length > 0 || chain.writableLength < NET_HDR_SIZE || !this.#held.push(chain)) {
+      // §5.1.6.3.1: every receive buffer holds at least a header and is device-writable only.
+      this.counters.badChains++;
+      this.#logger.warn(`virtio-net: receive chain ${chain.head} refused (${chain.writableLength} writable, ${chain.readable.length} readable buffers)`);
+      return 0;
+    }
+    return HELD;
+  };
+
+  readonly #onReceiveQueueError = (error: Error): void => {
+    this.#logger.warn(`virtio-net: receive queue: ${error.message}`);
+    if (!(error instanceof VirtqueueError && error.fatal)) this.counters.badChains++;
+  };
 
   /**
    * Receives one frame into the held chains. Returns its bytes (header
@@ -340,24 +331,24 @@ export class VirtioNet implements VirtioDevice, RuntimeAware {
 
   #serveTransmit(queue: SplitQueue): QueueProcessResult {
     if (this.#txStalled) return { notify: false, needsReset: queue.broken !== null, more: false };
-    return processResult(serviceQueue(queue, (chain) => this.#transmit(chain), (error) => {
-      this.counters.badChains++;
-      this.#logger.warn(`virtio-net: transmit queue: ${error.message}`);
-    }, {
-      shouldContinue: () => this.#txStalled === null,
-      // A stalled chain is returned DEFERRED and completed later through the runtime, not by flush.
-      flush: () => 0,
-    }));
+    return processResult(serviceQueue(queue, this.#transmit, this.#onTransmitQueueError, { shouldContinue: this.#txNotStalled }));
   }
 
-  /** Sends one transmit chain; returns 0 (nothing written into it) or DEFERRED when the backend would block. */
-  #transmit(chain: DescriptorChain): number {
+  readonly #txNotStalled = (): boolean => this.#txStalled === null;
+
+  readonly #onTransmitQueueError = (error: Error): void => {
+    this.counters.badChains++;
+    this.#logger.warn(`virtio-net: transmit queue: ${error.message}`);
+  };
+
+  /** Sends one transmit chain; returns 0 (nothing written into it), or HELD when the backend would block: the chain goes once the fd is writable. */
+  readonly #transmit = (chain: DescriptorChain): number => {
     const status = this.#sendChain(chain);
     if (status !== NetStatus.WouldBlock) return 0;
     this.#txStalled = chain;
     this.#updateFdEvents();
-    return DEFERRED;
-  }
+    return HELD;
+  };
 
   #sendChain(chain: DescriptorChain): NetStatus | -1 {
     const frameBytes = chain.readableLength - NET_HDR_SIZE;

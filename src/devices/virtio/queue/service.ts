@@ -18,6 +18,14 @@ import type { SplitQueue } from './split.js';
 export const DEFERRED = -1;
 
 /**
+ * What `handle` returns for a chain the device keeps and completes later
+ * itself, in any order (DeviceRuntime.complete, virtio 1.2 §2.7.8): a
+ * receive buffer held until a frame arrives, a transmit chain stalled
+ * until the host fd is writable. The loop pushes no used entry for it.
+ */
+export const HELD = -2;
+
+/**
  * What one service call may take from a queue before it returns with
  * `more` set: the device thread then serves its other queues (and its
  * control requests: stop, reset) before this one again, so one busy queue
@@ -60,7 +68,7 @@ export interface ServiceResult {
 /**
  * Handles every available chain of `queue` with `handle`, which returns the
  * number of bytes it wrote into the chain's writable buffers (or DEFERRED,
- * see ServiceOptions.flush). Errors (from the queue or thrown by `handle`)
+ * see ServiceOptions.flush, or HELD). Errors (from the queue or thrown by `handle`)
  * go to `onError`; the chain is completed with length 0.
  */
 export function serviceQueue(
@@ -127,7 +135,7 @@ export function serviceQueue(
         onError(err instanceof Error ? err : new Error(String(err)), chain.head);
         written = 0;
       }
-      if (written === DEFERRED && flush) continue;
+      if (written === HELD || (written === DEFERRED && flush)) continue;
       if (!Number.isInteger(written) || written < 0 || written > chain.writableLength) {
         onError(new Error(`device reported ${written} bytes used of ${chain.writableLength} writable`), chain.head);
         written = 0;
