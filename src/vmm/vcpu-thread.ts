@@ -10,6 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import * as sys from '../sys/libc.js';
 import { Vcpu } from '../kvm/vcpu.js';
 import { Vm } from '../kvm/vm.js';
+import type { BusDevice } from '../bus/bus.js';
 import { SerialCore } from '../devices/legacy/serial-core.js';
 import { CmosRtc } from '../devices/legacy/rtc.js';
 import { COM1_BASE, COM1_LENGTH, COM1_IRQ, RTC_BASE, RTC_LENGTH } from '../arch/x86/pc-ports.js';
@@ -277,23 +278,13 @@ class VcpuLoop {
     const serial = this.#serial;
     if (serial !== null && port >= COM1_BASE && port < COM1_BASE + COM1_LENGTH) {
       this.#ctl.countAt(this.#com1);
-      const offset = port - COM1_BASE;
-      for (let i = 0; i < count; i++) {
-        const view = this.#view(dataOffset + i * size, size);
-        if (isIn) serial.read(offset, view);
-        else serial.write(offset, view);
-      }
+      this.#answerHere(serial, port - COM1_BASE, isIn, dataOffset, size, count);
       return;
     }
     const rtc = this.#rtc;
     if (rtc !== null && port >= RTC_BASE && port < RTC_BASE + RTC_LENGTH) {
       this.#ctl.countAt(this.#rtcCounter);
-      const offset = port - RTC_BASE;
-      for (let i = 0; i < count; i++) {
-        const view = this.#view(dataOffset + i * size, size);
-        if (isIn) rtc.read(offset, view);
-        else rtc.write(offset, view);
-      }
+      this.#answerHere(rtc, port - RTC_BASE, isIn, dataOffset, size, count);
       return;
     }
     if (this.#claimed[port] !== 1) {
@@ -305,6 +296,15 @@ class VcpuLoop {
     const kind = isIn ? AccessKind.PioRead : AccessKind.PioWrite;
     for (let i = 0; i < count; i++) {
       if (!this.#mailbox.call(kind, port, this.#view(dataOffset + i * size, size), this.#abandon)) return;
+    }
+  }
+
+  /** A port access (`count` items of `size` bytes, string I/O included) served by a device over its shared state, in this thread. */
+  #answerHere(device: BusDevice, offset: number, isIn: boolean, dataOffset: number, size: number, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const view = this.#view(dataOffset + i * size, size);
+      if (isIn) device.read(offset, view);
+      else device.write(offset, view);
     }
   }
 
