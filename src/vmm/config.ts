@@ -30,6 +30,8 @@ export interface VmConfig {
   disks?: DiskConfig[];
   /** virtio-net NICs, in PCI slot order (empty or absent: none). */
   nics?: NicConfig[];
+  /** Host directories shared over virtio-9p, in PCI slot order (empty or absent: none). */
+  shares?: ShareConfig[];
   /** A virtio-rng device fed from the host's getrandom. */
   rng?: boolean;
   /** Which device carries the guest console: the COM1 UART (default) or virtio-console (hvc0). */
@@ -59,6 +61,16 @@ export interface NicConfig {
   dns: boolean;
   /** The NIC nobody asked for (the default guest's): a missing passt is a warning, not an error. */
   implicit?: boolean;
+}
+
+/** A host directory the guest mounts over virtio-9p (`--share HOSTDIR[,tag=TAG][,ro]`). */
+export interface ShareConfig {
+  /** The exported host directory (absolute path). */
+  hostPath: string;
+  /** The mount tag the guest sees (VIRTIO_9P_MOUNT_TAG); the default guest mounts it at /mnt/TAG. */
+  tag: string;
+  /** Every change fails with EROFS. */
+  readOnly: boolean;
 }
 
 export interface DiskConfig {
