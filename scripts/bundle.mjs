@@ -24,6 +24,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['koffi'],
+  // Ink loads react-devtools-core only with DEV=true; it is not a dependency.
+  external: ['koffi', 'react-devtools-core'],
   logLevel: 'warning',
 });

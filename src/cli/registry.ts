@@ -12,6 +12,7 @@ import { pauseCommand } from './commands/pause.js';
 import { resumeCommand } from './commands/resume.js';
 import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
+import { topCommand } from './commands/top.js';
 
 export const commands: readonly Command[] = [
   runCommand,
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   resumeCommand,
   debugCommand,
   statCommand,
+  topCommand,
 ];
 
 /** The command called `name`, or undefined. */
