@@ -13,6 +13,7 @@ import { resumeCommand } from './commands/resume.js';
 import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
+import { perfCommand } from './commands/perf.js';
 
 export const commands: readonly Command[] = [
   runCommand,
@@ -25,6 +26,7 @@ export const commands: readonly Command[] = [
   debugCommand,
   statCommand,
   topCommand,
+  perfCommand,
 ];
 
 /** The command called `name`, or undefined. */

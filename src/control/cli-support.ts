@@ -38,8 +38,10 @@ export function parseFlags<O extends Options>(argv: string[], options: O, allowP
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${quoted ?? message}`);
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument ${quoted ?? message}`);
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const flag = quoted?.split(' ')[0] ?? message;
+      if (/ambiguous/.test(message)) throw new UsageError(`option ${flag} needs a value (write ${flag}=VALUE for a value that starts with -)`);
       const problem = /argument missing/.test(message) ? 'needs a value' : 'takes no value';
-      throw new UsageError(`option ${quoted?.split(' ')[0] ?? message} ${problem}`);
+      throw new UsageError(`option ${flag} ${problem}`);
     }
     throw new UsageError(message.split('.')[0] ?? message);
   }

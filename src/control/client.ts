@@ -180,6 +180,15 @@ function validateResult<C extends CommandName>(cmd: C, result: unknown): Command
       }
       return result as CommandResults[C];
     }
+    case 'perf': {
+      const profile = result as Record<string, unknown> | null;
+      if (typeof profile !== 'object' || profile === null || !Array.isArray(profile.samples) || typeof profile.kernelPath !== 'string') malformed();
+      for (const s of (profile as { samples: unknown[] }).samples) {
+        const sample = s as Record<string, unknown> | null;
+        if (typeof sample !== 'object' || sample === null || typeof sample.rip !== 'string' || !/^0x[0-9a-f]{16}$/.test(sample.rip) || typeof sample.user !== 'boolean' || !Number.isSafeInteger(sample.count)) malformed();
+      }
+      return result as CommandResults[C];
+    }
     default:
       return null as CommandResults[C];
   }

@@ -2,13 +2,13 @@
  * A VmController for tests of the control plane: records calls, and can
  * be made slow or failing per method. Not used by the VMM.
  */
-import type { VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
+import type { ProfileResult, VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
 
 export type ControllerMethod = keyof VmController;
 
 export class FakeController implements VmController {
   readonly calls: Record<ControllerMethod, number> = {
-    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0,
+    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0, profile: 0,
   };
   state: VmState = 'running';
   stopRequests: boolean[] = [];
@@ -88,6 +88,21 @@ export class FakeController implements VmController {
   async injectNmi(cpu: number): Promise<void> {
     await this.step('injectNmi');
     this.nmis.push(cpu);
+  }
+  /** Profile requests seen, as [durationMs, frequencyHz]. */
+  profiles: Array<[number, number]> = [];
+  /** What profile() answers: two kernel places on vCPU 0 and one user place on vCPU 1. */
+  async profile(durationMs: number, frequencyHz: number): Promise<ProfileResult> {
+    await this.step('profile');
+    this.profiles.push([durationMs, frequencyHz]);
+    return {
+      kernelPath: '/boot/vmlinux-test', frequencyHz, durationMs, vcpus: 2, taken: 10, lost: 1,
+      samples: [
+        { rip: '0xffffffff81000010', user: false, cpu: 0, count: 6 },
+        { rip: '0xffffffff81000200', user: false, cpu: 0, count: 3 },
+        { rip: '0x0000000000401000', user: true, cpu: 1, count: 1 },
+      ],
+    };
   }
   async sendSysrq(key: string): Promise<void> {
     await this.step('sendSysrq');

@@ -27,7 +27,7 @@ test('valid requests of every command parse', () => {
   assert.deepEqual(parseRequest(line({ v: 1, id: 2, cmd: 'nmi', args: { cpu: 3 } })).args, { cpu: 3 });
   assert.deepEqual(parseRequest(line({ v: 1, id: 3, cmd: 'sysrq', args: { key: 't' } })).args, { key: 't' });
   for (const cmd of COMMAND_NAMES) {
-    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : {};
+    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : {};
     assert.equal(parseRequest(Buffer.from(encodeRequest(5, cmd, args as never).trimEnd())).cmd, cmd);
   }
 });
@@ -58,6 +58,10 @@ test('malformed requests are refused with stable codes and keep the id when read
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 'tt' } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 'T' } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 1 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 10 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 30_001, frequencyHz: 99 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 100, frequencyHz: 1001 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 100, frequencyHz: 99, cpu: 0 } }, 'ERR_BAD_ARGS', 1],
   ];
   for (const [input, code, id] of cases) {
     const err = refused(line(input));

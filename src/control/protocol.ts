@@ -4,7 +4,7 @@
  * protocol version. Parsing is strict: a message with an unknown field, a
  * wrong type or a bad value is refused with a stable error code.
  */
-import type { VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
+import type { ProfileResult, VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -14,7 +14,7 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Largest response line a client accepts, newline excluded. */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq'] as const;
+export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Arguments of each command. */
@@ -28,6 +28,7 @@ export interface CommandArgs {
   stat: Record<string, never>;
   nmi: { cpu: number };
   sysrq: { key: string };
+  perf: { durationMs: number; frequencyHz: number };
 }
 
 /** Result of each command. */
@@ -41,6 +42,7 @@ export interface CommandResults {
   stat: VmStats;
   nmi: null;
   sysrq: null;
+  perf: ProfileResult;
 }
 
 /** A validated request; narrowing on `cmd` narrows `args`. */
@@ -163,6 +165,11 @@ function checkKeys(args: Record<string, unknown>, allowed: readonly string[], id
 /** Linux magic SysRq keys are single lowercase letters or digits (Documentation/admin-guide/sysrq.rst). */
 export const SYSRQ_KEY_PATTERN = /^[0-9a-z]$/;
 
+/** Longest one `perf` call samples (below the server's idle timeout); `tkvm perf` chains calls for longer runs. */
+export const MAX_PERF_CALL_MS = 30_000;
+/** Highest sampling rate `perf` accepts. */
+export const MAX_PERF_HZ = 1000;
+
 /** Highest vCPU index accepted in `nmi` (KVM_MAX_VCPUS is at most 4096). */
 export const MAX_VCPU_INDEX = 4095;
 
@@ -188,6 +195,17 @@ function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: numbe
         throw new ProtocolError(ErrorCodes.BAD_ARGS, '"key" must be one lowercase letter or digit', id);
       }
       return { key: args.key };
+    case 'perf': {
+      checkKeys(args, ['durationMs', 'frequencyHz'], id);
+      const { durationMs, frequencyHz } = args;
+      if (typeof durationMs !== 'number' || !Number.isInteger(durationMs) || durationMs < 1 || durationMs > MAX_PERF_CALL_MS) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"durationMs" must be an integer between 1 and ${MAX_PERF_CALL_MS}`, id);
+      }
+      if (typeof frequencyHz !== 'number' || !Number.isInteger(frequencyHz) || frequencyHz < 1 || frequencyHz > MAX_PERF_HZ) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"frequencyHz" must be an integer between 1 and ${MAX_PERF_HZ}`, id);
+      }
+      return { durationMs, frequencyHz };
+    }
     default:
       checkKeys(args, [], id);
       return {};

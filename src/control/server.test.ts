@@ -31,12 +31,17 @@ test('every command round-trips between client and server', async () => {
     assert.equal(stats.rssBytes, 96 << 20);
     await callVm('vm1', 'nmi', { cpu: 1 }, opts);
     await callVm('vm1', 'sysrq', { key: 't' }, opts);
+    // A profile may take longer than the usual call timeout: as long as it samples.
+    fake.delays.profile = 300;
+    const profile = await callVm('vm1', 'perf', { durationMs: 250, frequencyHz: 50 }, { ...opts, timeoutMs: 5000 });
+    assert.deepEqual([profile.durationMs, profile.frequencyHz, profile.samples.length], [250, 50, 3]);
+    assert.deepEqual(fake.profiles, [[250, 50]]);
     await callVm('vm1', 'stop', {}, opts);
     await callVm('vm1', 'stop', { force: true }, opts);
     assert.deepEqual(fake.nmis, [1]);
     assert.deepEqual(fake.sysrqKeys, ['t']);
     assert.deepEqual(fake.stopRequests, [false, true]);
-    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1 });
+    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1, profile: 1 });
   } finally {
     await server.close();
     tmp.cleanup();

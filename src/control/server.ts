@@ -38,6 +38,9 @@ export interface ControlServerOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 100;
+
+/** What a `perf` call may take beyond its sampling time (the last samples, the reply). */
+const PERF_ALLOWANCE_MS = 2000;
 /** Requests one connection may have in flight; more are answered ERR_BUSY. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 32;
 /** Simultaneous connections; the kernel's accept queue holds the rest briefly. */
@@ -162,18 +165,25 @@ export class ControlServer {
     // A peer that half-closes (`echo ... | socat - UNIX-CONNECT:...`) still
     // gets the replies to what it sent; then we close our side too.
     let peerEnded = false;
+    // After an oversized line nothing more is read; the replies still owed are sent, then the connection closes.
+    let cutOff = false;
     const endIfDone = (): void => {
-      if (peerEnded && inFlight === 0 && !socket.destroyed) socket.end();
+      if (socket.destroyed || inFlight !== 0) return;
+      if (cutOff) socket.end(() => socket.destroy());
+      else if (peerEnded) socket.end();
     };
     socket.on('end', () => {
       peerEnded = true;
       endIfDone();
     });
     socket.on('data', (chunk: Buffer) => {
+      if (cutOff) return;
       for (const event of reader.push(chunk)) {
         if (event.kind === 'oversized') {
-          const reply = encodeError(null, ErrorCodes.MESSAGE_TOO_LARGE, `request longer than ${MAX_REQUEST_BYTES} bytes`);
-          socket.end(reply, () => socket.destroy());
+          this.reply(socket, encodeError(null, ErrorCodes.MESSAGE_TOO_LARGE, `request longer than ${MAX_REQUEST_BYTES} bytes`));
+          cutOff = true;
+          socket.pause();
+          endIfDone();
           return;
         }
         if (isBlank(event.line)) continue;
@@ -220,12 +230,12 @@ export class ControlServer {
     try {
       const result = await withTimeout(
         Promise.resolve().then(() => this.dispatch(request)),
-        this.callTimeoutMs,
+        this.#timeoutFor(request),
       );
       return encodeResult(request.id, result);
     } catch (err) {
       if (err instanceof CallTimeout) {
-        const message = `the VM did not complete "${request.cmd}" within ${this.callTimeoutMs} ms; it may still complete`;
+        const message = `the VM did not complete "${request.cmd}" within ${this.#timeoutFor(request)} ms; it may still complete`;
         return encodeError(request.id, ErrorCodes.TIMEOUT, message);
       }
       // The VMM's own stable codes (TkvmError, SysError-like ERR_*) pass through.
@@ -234,6 +244,11 @@ export class ControlServer {
       const message = err instanceof Error ? err.message : `"${request.cmd}" failed`;
       return encodeError(request.id, code, oneLine(String(message)));
     }
+  }
+
+  /** A profile takes as long as it was asked to sample, plus the usual allowance. */
+  #timeoutFor(request: Request): number {
+    return request.cmd === 'perf' ? request.args.durationMs + PERF_ALLOWANCE_MS + this.callTimeoutMs : this.callTimeoutMs;
   }
 
   private async dispatch(request: Request): Promise<unknown> {
@@ -262,6 +277,8 @@ export class ControlServer {
       case 'sysrq':
         await controller.sendSysrq(request.args.key);
         return null;
+      case 'perf':
+        return controller.profile(request.args.durationMs, request.args.frequencyHz);
     }
   }
 }

@@ -66,6 +66,26 @@ export class Vcpu {
     this.run.setUint8(RunOffset.immediateExit, on ? 1 : 0);
   }
 
+  #sampleRegs: Uint8Array | undefined;
+  #sampleSregs: Uint8Array | undefined;
+
+  /**
+   * For the profiler: the guest RIP as two 32-bit halves and the CPL (CS's
+   * DPL) into `out` [ripLow, ripHigh, cpl], with no allocation after the
+   * first call. The vCPU must not be inside KVM_RUN (its own thread calls it).
+   */
+  sampleRip(out: Uint32Array): void {
+    const regs = (this.#sampleRegs ??= new Uint8Array(REGS_SIZE));
+    const sregs = (this.#sampleSregs ??= new Uint8Array(SREGS_SIZE));
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_REGS, regs, 'KVM_GET_REGS');
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_SREGS, sregs, 'KVM_GET_SREGS');
+    // struct kvm_regs: 16 general registers, then rip at byte 128.
+    out[0] = regs[128]! | (regs[129]! << 8) | (regs[130]! << 16) | (regs[131]! << 24);
+    out[1] = regs[132]! | (regs[133]! << 8) | (regs[134]! << 16) | (regs[135]! << 24);
+    // struct kvm_sregs starts with cs (struct kvm_segment): dpl at byte 16.
+    out[2] = sregs[16]! & 3;
+  }
+
   getRegs(): Regs {
     const buf = new Uint8Array(REGS_SIZE);
     sys.ioctlBuf(this.fd, ioc.KVM_GET_REGS, buf, 'KVM_GET_REGS');

@@ -55,6 +55,30 @@ export interface VmStats {
   rssBytes: number;
 }
 
+/** One distinct place the profiler found a vCPU, and how often. */
+export interface ProfileSample {
+  /** Guest RIP, 0x and 16 hex digits. */
+  rip: string;
+  /** CPL 3 (guest user space) rather than the kernel. */
+  user: boolean;
+  cpu: number;
+  count: number;
+}
+
+/** What `tkvm perf` gets from a VM (the control command `perf`). */
+export interface ProfileResult {
+  /** The kernel (or test guest) file this VM booted, for its symbols. */
+  kernelPath: string;
+  frequencyHz: number;
+  durationMs: number;
+  vcpus: number;
+  /** Samples taken, and asked for but not answered in time (a paused vCPU, a long exit). */
+  taken: number;
+  lost: number;
+  /** Distinct (vCPU, mode, RIP) places, most frequent first. */
+  samples: ProfileSample[];
+}
+
 export interface VmController {
   info(): VmInfo;
   /** Graceful: ask the guest to power off. force: stop at once. */
@@ -66,4 +90,6 @@ export interface VmController {
   stats(): Promise<VmStats>;
   injectNmi(cpu: number): Promise<void>;
   sendSysrq(key: string): Promise<void>;
+  /** Samples every vCPU's RIP at `frequencyHz` for `durationMs` (tkvm perf). */
+  profile(durationMs: number, frequencyHz: number): Promise<ProfileResult>;
 }

@@ -17,7 +17,8 @@ import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import { VmPause } from './pause.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import type { VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import type { ProfileResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
@@ -250,6 +251,21 @@ export class Machine implements VmController {
     if (!/^[ -~]$/.test(key)) throw new TkvmError('ERR_BAD_SYSRQ', `SysRq key must be one printable character, not ${JSON.stringify(key)}`);
     this.#parts.legacy?.serial.sendBreak();
     this.#parts.legacy?.serial.enqueueInput(new TextEncoder().encode(key));
+  }
+
+  /** One profile at a time: two would take each other's samples. */
+  #profiling = false;
+
+  async profile(durationMs: number, frequencyHz: number): Promise<ProfileResult> {
+    if (!(durationMs > 0 && durationMs <= MAX_PROFILE_MS)) throw new TkvmError('ERR_BAD_PROFILE', `profile duration must be 1 ms to ${MAX_PROFILE_MS / 1000} s`);
+    if (!(frequencyHz >= 1 && frequencyHz <= MAX_PROFILE_HZ)) throw new TkvmError('ERR_BAD_PROFILE', `profile frequency must be 1 to ${MAX_PROFILE_HZ} Hz`);
+    if (this.#profiling) throw new TkvmError('ERR_PROFILE_BUSY', `VM ${this.name} is already being profiled`);
+    this.#profiling = true;
+    try {
+      return { kernelPath: this.config.kernelPath, ...(await profileVcpus(this.#threads, durationMs, frequencyHz)) };
+    } finally {
+      this.#profiling = false;
+    }
   }
 
   #whilePaused<T>(fn: () => T): Promise<T> {

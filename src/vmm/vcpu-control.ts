@@ -30,10 +30,17 @@ export const EXIT_COUNTERS = [
 ] as const;
 export type ExitCounter = (typeof EXIT_COUNTERS)[number];
 
-const INT_WORDS = 4;
 const CMD = 0;
 const STATE = 1;
 const TID = 2;
+/** Profiler: the number of the sample the VMM asked for, and of the last one taken. */
+const SAMPLE_WANTED = 3;
+const SAMPLE_TAKEN = 4;
+/** The last sample: RIP low and high halves, CPL. */
+const SAMPLE_RIP_LOW = 5;
+const SAMPLE_RIP_HIGH = 6;
+const SAMPLE_CPL = 7;
+const INT_WORDS = 8;
 const FIRST_RUN_SLOT = EXIT_COUNTERS.length;
 const FLOAT_SLOTS = EXIT_COUNTERS.length + 1;
 
@@ -97,6 +104,34 @@ export class VcpuControl {
 
   counters(): Record<ExitCounter, number> {
     return Object.fromEntries(EXIT_COUNTERS.map((n, i) => [n, this.#floats[i]!])) as Record<ExitCounter, number>;
+  }
+
+  /** Main-thread side: asks for sample `seq` (the caller then kicks the vCPU). */
+  requestSample(seq: number): void {
+    Atomics.store(this.#ints, SAMPLE_WANTED, seq);
+  }
+
+  /** vCPU side: the sample number wanted, if it differs from the one last taken; else 0. */
+  get sampleWanted(): number {
+    const wanted = Atomics.load(this.#ints, SAMPLE_WANTED);
+    return wanted !== Atomics.load(this.#ints, SAMPLE_TAKEN) ? wanted : 0;
+  }
+
+  /** vCPU side: publishes sample `seq` ([ripLow, ripHigh, cpl]); the sequence number goes last. */
+  storeSample(seq: number, sample: Uint32Array): void {
+    Atomics.store(this.#ints, SAMPLE_RIP_LOW, sample[0]! | 0);
+    Atomics.store(this.#ints, SAMPLE_RIP_HIGH, sample[1]! | 0);
+    Atomics.store(this.#ints, SAMPLE_CPL, sample[2]! | 0);
+    Atomics.store(this.#ints, SAMPLE_TAKEN, seq);
+  }
+
+  /** Main-thread side: sample `seq` into `out` [ripLow, ripHigh, cpl] if the vCPU has taken it. */
+  takenSample(seq: number, out: Uint32Array): boolean {
+    if (Atomics.load(this.#ints, SAMPLE_TAKEN) !== seq) return false;
+    out[0] = Atomics.load(this.#ints, SAMPLE_RIP_LOW);
+    out[1] = Atomics.load(this.#ints, SAMPLE_RIP_HIGH);
+    out[2] = Atomics.load(this.#ints, SAMPLE_CPL);
+    return true;
   }
 
   /** Wall-clock time (ms since the epoch) of this vCPU's first KVM_RUN. */

@@ -79,6 +79,8 @@ class VcpuLoop {
   readonly #compat: HostCompat;
   /** Claimed MMIO ranges as [base, end) pairs, scanned without an iterator. */
   readonly #mmioBounds: Float64Array;
+  /** Scratch for a profiler sample: [ripLow, ripHigh, cpl]. */
+  readonly #sample = new Uint32Array(3);
   /** kvm_run views handed to the mailbox, one per access size (1..8), made again only when the offset moves. */
   readonly #views: Array<Uint8Array | null> = new Array<Uint8Array | null>(9).fill(null);
 
@@ -152,9 +154,16 @@ class VcpuLoop {
       case 'mmio':
         this.#mmio(exit);
         return true;
-      case 'interrupted':
+      case 'interrupted': {
         this.#vcpu.setImmediateExit(false);
+        // The profiler kicks the vCPU to sample where it was (tkvm perf).
+        const seq = this.#ctl.sampleWanted;
+        if (seq !== 0) {
+          this.#vcpu.sampleRip(this.#sample);
+          this.#ctl.storeSample(seq, this.#sample);
+        }
         return true;
+      }
       case 'hlt':
       case 'irq-window-open':
         return true;
