@@ -46,10 +46,23 @@ test('tkvm perf prints a header and PERCENT% SYMBOL lines, busiest first, and wr
 test('tkvm perf splits long runs into calls the server allows, and adds them up', async (t) => {
   const { fake, io, map } = await setup(t);
   const out = io();
-  assert.equal(await makePerfCommand(out).run(['web', '--duration', '45', '--symbols', map, '--top', '1']), 0, out.err);
-  assert.deepEqual(fake.profiles, [[30_000, 99], [15_000, 99]]);
-  assert.match(out.out, /^# tkvm perf web: 20 samples \(18 kernel, 2 user, 2 lost\)/);
+  assert.equal(await makePerfCommand(out).run(['web', '--duration', '12', '--symbols', map, '--top', '1']), 0, out.err);
+  assert.deepEqual(fake.profiles, [[5000, 99], [5000, 99], [2000, 99]]);
+  assert.match(out.out, /^# tkvm perf web: 30 samples \(27 kernel, 3 user, 3 lost\)/);
   assert.equal(out.out.trimEnd().split('\n').length, 3);
+});
+
+test('tkvm perf reports what it gathered when the VM ends mid-profile', async (t) => {
+  const { fake, io, map } = await setup(t);
+  const out = io();
+  const profile = fake.profile.bind(fake);
+  fake.profile = async (durationMs, frequencyHz) => {
+    if (fake.profiles.length === 2) throw Object.assign(new Error('VM went away'), { code: 'ERR_VM_ERROR' });
+    return profile(durationMs, frequencyHz);
+  };
+  assert.equal(await makePerfCommand(out).run(['web', '--duration', '60', '--symbols', map]), 0, out.err);
+  assert.equal(fake.profiles.length, 2);
+  assert.match(out.out, /^# tkvm perf web: 20 samples .*\n# the VM ended or stopped answering after 10\.0 s of sampling\n# symbols: /);
 });
 
 test('tkvm perf: bad flags and unreadable symbols fail with one line before sampling', async (t) => {

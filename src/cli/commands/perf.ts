@@ -54,6 +54,12 @@ function findSymbols(explicit: string | undefined, kernelPath: string): { table:
   return null;
 }
 
+/**
+ * Sampling time per control call: short, so that a VM ending mid-profile
+ * loses at most this much, and below the server's per-call limit.
+ */
+export const PERF_CHUNK_MS = Math.min(5000, MAX_PERF_CALL_MS);
+
 export function makePerfCommand(io: CommandIo = processIo): Command {
   return {
     name: 'perf',
@@ -77,9 +83,18 @@ export function makePerfCommand(io: CommandIo = processIo): Command {
         let sampledMs = 0;
         let vcpus = 0;
         let kernelPath = '';
-        for (let left = durationMs; left > 0; left -= MAX_PERF_CALL_MS) {
-          const chunk = Math.min(left, MAX_PERF_CALL_MS);
-          const result = await callVm(name, 'perf', { durationMs: chunk, frequencyHz }, { ...clientOptions(io), timeoutMs: chunk + 5000 });
+        let ended = false;
+        for (let left = durationMs; left > 0 && !ended; left -= PERF_CHUNK_MS) {
+          const chunk = Math.min(left, PERF_CHUNK_MS);
+          let result;
+          try {
+            result = await callVm(name, 'perf', { durationMs: chunk, frequencyHz }, { ...clientOptions(io), timeoutMs: chunk + 5000 });
+          } catch (err) {
+            // A VM that ends while it is sampled (a boot profiled to its end): report what was gathered.
+            if (taken === 0 || !(err instanceof TkvmError)) throw err;
+            ended = true;
+            break;
+          }
           mergeSamples(merged, result.samples);
           taken += result.taken;
           lost += result.lost;
@@ -92,6 +107,7 @@ export function makePerfCommand(io: CommandIo = processIo): Command {
         const counts = countByFunction(samples, symbols?.table ?? null);
         const userCount = samples.filter((s) => s.user).reduce((sum, s) => sum + s.count, 0);
         io.stdout(`# tkvm perf ${name}: ${taken} samples (${taken - userCount} kernel, ${userCount} user, ${lost} lost) over ${(sampledMs / 1000).toFixed(1)} s at ${frequencyHz} Hz on ${vcpus} vCPU${vcpus === 1 ? '' : 's'}\n`);
+        if (ended) io.stdout(`# the VM ended or stopped answering after ${(sampledMs / 1000).toFixed(1)} s of sampling\n`);
         io.stdout(`# symbols: ${symbols ? symbols.path : `none found for ${kernelPath} (addresses shown; use --symbols)`}\n`);
         io.stdout(renderTopFunctions(counts, top));
         if (values.output !== undefined) {
