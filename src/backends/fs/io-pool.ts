@@ -210,6 +210,7 @@ export class IoPool {
       const worker = slot.worker;
       if (worker === null) continue;
       exits.push(new Promise((resolve) => worker.once('exit', () => resolve())));
+      worker.ref(); // an idle thread is unref'd: without this, the wait for its exit would not keep the loop alive
       // A thread inside a system call finishes it first; its result is dropped.
       slot.current?.resolve(-EIO);
       slot.current = null;
