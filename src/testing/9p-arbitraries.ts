@@ -46,7 +46,7 @@ export const tMessages: Record<string, fc.Arbitrary<TMessage>> = {
   Tgetattr: rec({ type: fc.constant(M.Tgetattr), tag, fid: u32, requestMaskLo: u32, requestMaskHi: u32 }),
   Tsetattr: rec({ type: fc.constant(M.Tsetattr), tag, fid: u32, valid: u32, mode: u32, uid: u32, gid: u32, size: u64, ...attrs }),
   Tstatfs: rec({ type: fc.constant(M.Tstatfs), tag, fid: u32 }),
-  Treaddir: rec({ type: fc.constant(M.Treaddir), tag, fid: u32, offset: u64, count: u32 }),
+  Treaddir: rec({ type: fc.constant(M.Treaddir), tag, fid: u32, offsetLo: u32, offsetHi: u32, count: u32 }),
   Tmkdir: rec({ type: fc.constant(M.Tmkdir), tag, dfid: u32, name: fileName, mode: u32, gid: u32 }),
   Tmknod: rec({ type: fc.constant(M.Tmknod), tag, dfid: u32, name: fileName, mode: u32, major: u32, minor: u32, gid: u32 }),
   Tunlinkat: rec({ type: fc.constant(M.Tunlinkat), tag, dfid: u32, name: fileName, flags: u32 }),

@@ -1,18 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fileName, qid, u64, u8 } from '../../../testing/9p-arbitraries.js';
+import { fileName, qid, u32, u8 } from '../../../testing/9p-arbitraries.js';
 import { decodeDirents, type Dirent, DIRENT_FIXED_SIZE, writeDirent } from './dirent.js';
 import { NinePWireError } from './errors.js';
 
-const dirent = fc.record({ qid, offset: u64, dtype: u8, name: fc.oneof(fileName, fc.constantFrom('.', '..')) }, { noNullPrototype: true });
+const dirent = fc.record({ qid, offsetLo: u32, offsetHi: u32, dtype: u8, name: fc.oneof(fileName, fc.constantFrom('.', '..')) }, { noNullPrototype: true });
 
 function pack(entries: Dirent[], limit: number): [Uint8Array, number] {
   const out = new Uint8Array(limit);
   let p = 0;
   let n = 0;
   for (const e of entries) {
-    const next = writeDirent(out, p, limit, e.qid, e.offset, e.dtype, e.name);
+    const next = writeDirent(out, p, limit, e.qid, e.offsetLo, e.offsetHi, e.dtype, e.name);
     if (next < 0) break;
     p = next;
     n++;
@@ -39,7 +39,7 @@ test('truncated or bad entries are errors, never throws', () => {
       if (!(got instanceof NinePWireError)) assert.ok(got.length < entries.length);
     }
   }), { numRuns: 100 });
-  const [bytes] = pack([{ qid: { type: 0, version: 0, pathLo: 1, pathHi: 0 }, offset: 1, dtype: 8, name: 'a/b' }], 100);
+  const [bytes] = pack([{ qid: { type: 0, version: 0, pathLo: 1, pathHi: 0 }, offsetLo: 1, offsetHi: 0, dtype: 8, name: 'a/b' }], 100);
   const got = decodeDirents(bytes);
   assert.ok(got instanceof NinePWireError && got.code === 'ERR_9P_BAD_NAME');
 });

@@ -6,14 +6,16 @@
  */
 import { NinePWireError } from './errors.js';
 import { QID_SIZE, type Qid } from './messages.js';
-import { decodeUtf8, readQid, readU16, readU64, stringProblem, writeQid, writeString, writeU64 } from './primitives.js';
+import { decodeUtf8, readQid, readU16, readU32, stringProblem, writeQid, writeString, writeU32 } from './primitives.js';
 
 /** Bytes of an entry before its name's bytes. */
 export const DIRENT_FIXED_SIZE = QID_SIZE + 8 + 1 + 2;
 
 export interface Dirent {
   qid: Qid;
-  offset: number;
+  /** The cookie (opaque 64 bits) as halves. */
+  offsetLo: number;
+  offsetHi: number;
   dtype: number;
   name: string;
 }
@@ -22,12 +24,13 @@ export interface Dirent {
  * Appends one entry at `p` in `out`, below `limit`; returns the position
  * after it, or -1 (nothing written that matters) when it does not fit.
  */
-export function writeDirent(out: Uint8Array, p: number, limit: number, qid: Qid, offset: number, dtype: number, name: string): number {
+export function writeDirent(out: Uint8Array, p: number, limit: number, qid: Qid, offsetLo: number, offsetHi: number, dtype: number, name: string): number {
   if (p + DIRENT_FIXED_SIZE > limit) return -1;
   const end = writeString(out, p + QID_SIZE + 9, limit, name);
   if (end < 0) return -1;
   writeQid(out, p, qid);
-  writeU64(out, p + QID_SIZE, offset);
+  writeU32(out, p + QID_SIZE, offsetLo);
+  writeU32(out, p + QID_SIZE + 4, offsetHi);
   out[p + QID_SIZE + 8] = dtype;
   return end;
 }
@@ -44,7 +47,7 @@ export function decodeDirents(data: Uint8Array): Dirent[] | NinePWireError {
     const problem = stringProblem(data, start, len, true);
     const name = problem === null ? decodeUtf8(data, start, len) : null;
     if (name === null) return new NinePWireError(problem ?? 'ERR_9P_BAD_STRING', `directory entry name at ${start} is not a valid name`);
-    out.push({ qid: readQid(data, p), offset: readU64(data, p + QID_SIZE), dtype: data[p + QID_SIZE + 8]!, name });
+    out.push({ qid: readQid(data, p), offsetLo: readU32(data, p + QID_SIZE), offsetHi: readU32(data, p + QID_SIZE + 4), dtype: data[p + QID_SIZE + 8]!, name });
     p = start + len;
   }
   return out;

@@ -48,7 +48,7 @@ export const T_LAYOUTS: ReadonlyMap<number, Layout> = new Map<number, Layout>([
     ['atimeSec', 'i64'], ['atimeNsec', 'u64'], ['mtimeSec', 'i64'], ['mtimeNsec', 'u64'],
   ]],
   [T.Tstatfs, [['fid', 'u32']]],
-  [T.Treaddir, [['fid', 'u32'], ['offset', 'u64'], ['count', 'u32']]],
+  [T.Treaddir, [['fid', 'u32'], ['offsetLo', 'u32'], ['offsetHi', 'u32'], ['count', 'u32']]],
   [T.Tmkdir, [['dfid', 'u32'], ['name', 'name'], ['mode', 'u32'], ['gid', 'u32']]],
   [T.Tmknod, [['dfid', 'u32'], ['name', 'name'], ['mode', 'u32'], ['major', 'u32'], ['minor', 'u32'], ['gid', 'u32']]],
   [T.Tunlinkat, [['dfid', 'u32'], ['name', 'name'], ['flags', 'u32']]],

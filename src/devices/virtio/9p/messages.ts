@@ -11,8 +11,9 @@
  *
  * 64-bit fields: quantities (offsets, sizes, times, lock ranges) are plain
  * Numbers and must be safe integers (below 2^53; a decoded value at or above
- * it is a protocol error, ERR_9P_VALUE_RANGE, see wire.ts). Opaque 64-bit
- * values (qid.path, masks, fsid) are two 32-bit halves, `...Lo`/`...Hi`, so
+ * it decodes to a Number above Number.MAX_SAFE_INTEGER, which the server
+ * refuses, see layout.ts). Opaque 64-bit values (qid.path, masks, fsid,
+ * directory cookies) are two 32-bit halves, `...Lo`/`...Hi`, so
  * no BigInt is needed anywhere.
  */
 
@@ -196,8 +197,8 @@ export interface Rstatfs extends Message<M['Rstatfs']> {
 
 // --- Directories ------------------------------------------------------------------
 
-/** Treaddir tag[2] fid[4] offset[8] count[4]. */
-export interface Treaddir extends Message<M['Treaddir']> { fid: number; offset: number; count: number }
+/** Treaddir tag[2] fid[4] offset[8] count[4]; the offset is a cookie from an earlier entry (opaque 64 bits, as halves). */
+export interface Treaddir extends Message<M['Treaddir']> { fid: number; offsetLo: number; offsetHi: number; count: number }
 /** Rreaddir tag[2] count[4] data[count]: entries qid[13] offset[8] type[1] name[s] (dirent.ts). */
 export interface Rreaddir extends Message<M['Rreaddir']> { count: number; data: Uint8Array | null }
 /** Tmkdir tag[2] dfid[4] name[s] mode[4] gid[4]. */

@@ -309,7 +309,7 @@ test('layouts match the 9P2000.L descriptions byte for byte', () => {
     [{ type: M.Tlopen, tag: 19, fid: 4, flags: 0o2 }, msg(12, 19, [...le(4, 4), ...le(2, 4)])],
     [{ type: M.Tfsync, tag: 20, fid: 4, datasync: 1 }, msg(50, 20, [...le(4, 4), ...le(1, 4)])],
     [{ type: M.Tstatfs, tag: 21, fid: 4 }, msg(8, 21, le(4, 4))],
-    [{ type: M.Treaddir, tag: 22, fid: 4, offset: 77, count: 8192 }, msg(40, 22, [...le(4, 4), ...le(77, 8), ...le(8192, 4)])],
+    [{ type: M.Treaddir, tag: 22, fid: 4, offsetLo: 77, offsetHi: 0x8000_0001, count: 8192 }, msg(40, 22, [...le(4, 4), ...le(77, 4), ...le(0x8000_0001, 4), ...le(8192, 4)])],
     [{ type: M.Tmkdir, tag: 23, dfid: 4, name: 'dir', mode: 0o755, gid: 9 }, msg(72, 23, [...le(4, 4), ...str('dir'), ...le(0o755, 4), ...le(9, 4)])],
     [{ type: M.Trename, tag: 24, fid: 4, dfid: 5, name: 'new' }, msg(20, 24, [...le(4, 4), ...le(5, 4), ...str('new')])],
     [{ type: M.Treadlink, tag: 25, fid: 4 }, msg(22, 25, le(4, 4))],
