@@ -52,3 +52,23 @@ export function decodeDirents(data: Uint8Array): Dirent[] | NinePWireError {
   }
   return out;
 }
+
+/**
+ * As writeDirent, with the name as raw bytes `name[nameOffset, +nameLength)`
+ * (a host directory buffer), copied as they are.
+ */
+export function writeDirentBytes(
+  out: Uint8Array, p: number, limit: number, qid: Qid, offsetLo: number, offsetHi: number, dtype: number,
+  name: Uint8Array, nameOffset: number, nameLength: number,
+): number {
+  const end = p + DIRENT_FIXED_SIZE + nameLength;
+  if (end > limit || nameLength > 0xffff) return -1;
+  writeQid(out, p, qid);
+  writeU32(out, p + QID_SIZE, offsetLo);
+  writeU32(out, p + QID_SIZE + 4, offsetHi);
+  out[p + QID_SIZE + 8] = dtype;
+  out[p + QID_SIZE + 9] = nameLength;
+  out[p + QID_SIZE + 10] = nameLength >>> 8;
+  out.set(name.subarray(nameOffset, nameOffset + nameLength), p + DIRENT_FIXED_SIZE);
+  return end;
+}
