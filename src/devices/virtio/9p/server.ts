@@ -69,6 +69,8 @@ export interface NinePServerOptions {
   /** The transport's largest message (default and most 512000). */
   maxMsize?: number;
   logger?: DeviceLogger;
+  /** Registers an asynchronous request, which may write guest RAM until it settles (DeviceRuntime.track). */
+  track?: (operation: Promise<void>) => Promise<void>;
 }
 
 export interface NinePCounters {
@@ -100,6 +102,7 @@ export class NinePServer {
   readonly #tree: SharedTree;
   readonly #fids: FidTable;
   readonly #logger: DeviceLogger;
+  readonly #track: (operation: Promise<void>) => Promise<void>;
   /** Negotiated msize; 0 before Tversion. */
   #msize = 0;
   /** Requests in flight by tag, with the Rflush replies waiting for each. */
@@ -120,6 +123,7 @@ export class NinePServer {
     this.maxMsize = Math.min(options.maxMsize ?? MAX_MSIZE, MAX_MSIZE);
     this.#fids = new FidTable(options.tree, options.maxFids ?? 4096, options.maxXattrBytes ?? 1 << 20);
     this.#logger = options.logger ?? silentLogger;
+    this.#track = options.track ?? ((operation) => operation);
     this.#out = new Uint8Array(this.maxMsize);
     this.#outView = this.#out;
   }
@@ -172,13 +176,13 @@ export class NinePServer {
       this.#settle(m.tag);
       return;
     }
-    result.then(
+    void this.#track(result.then(
       () => this.#settle(m.tag),
       (err: unknown) => {
         this.#replyError(io, m.tag, this.#errnoOf(err, m));
         this.#settle(m.tag);
       },
-    );
+    ));
   }
 
   /** Ends the session (device reset): clunks every fid. In-flight I/O closes its fids when it ends. */
