@@ -3,7 +3,8 @@
 // ~100 ES modules takes tens of milliseconds off every `tkvm run` start.
 // The worker entries keep their names, because the code that starts them
 // resolves './vcpu-thread.js', './device-thread.js', './sleeper-thread.js' and './virtio-host.js'
-// (which device threads import, src/vmm/pci-devices.ts) next to itself.
+// (which device threads import, src/vmm/pci-devices.ts) next to itself, and the
+// shared-directory I/O threads './io-thread.js' (src/backends/fs/io-pool.ts).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -16,6 +17,7 @@ await build({
     'dist/src/devices/virtio/pci/device-thread.js',
     'dist/src/devices/virtio/runtime/sleeper-thread.js',
     'dist/src/vmm/virtio-host.js',
+    'dist/src/backends/fs/io-thread.js',
   ],
   outdir,
   entryNames: '[name]',

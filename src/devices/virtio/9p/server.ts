@@ -93,6 +93,8 @@ const O_SYNC = 0o4010000;
 const O_EXCL = 0o200;
 const OPEN_FLAGS = O_ACCMODE | O_TRUNC | O_APPEND | O_DSYNC | O_DIRECTORY | O_SYNC;
 const AT_REMOVEDIR = 0x200;
+/** The smallest msize a session may have. */
+export const MIN_MSIZE = 4096;
 /** Iovec lists kept for reuse; more in flight are made and dropped. */
 const IOV_POOL = 32;
 
@@ -151,7 +153,13 @@ export class NinePServer {
    */
   submit(bytes: Uint8Array, totalLength: number, io: NinePIo): void {
     this.counters.requests++;
-    const m = decodeTMessage(bytes, { totalLength, maxSize: this.#msize || this.maxMsize });
+    // Tversion decodes whatever msize is in force (it replaces it); other requests must keep to it.
+    const m = decodeTMessage(bytes, { totalLength, maxSize: this.maxMsize });
+    if (!(m instanceof NinePWireError) && m.type !== M.Tversion && this.#msize > 0 && totalLength > this.#msize) {
+      this.counters.malformed++;
+      this.#replyError(io, m.tag, E.EMSGSIZE);
+      return;
+    }
     if (m instanceof NinePWireError) {
       this.counters.malformed++;
       this.#logger.warn(`virtio-9p: malformed ${messageName(m.messageType)} request: ${m.message}`);
@@ -382,9 +390,10 @@ export class NinePServer {
 
   #version(tag: number, msize: number, version: string, io: NinePIo): void {
     this.#fids.clear();
-    const negotiated = Math.min(msize, this.maxMsize, io.replyLimit);
-    const speaks = version === VERSION_9P2000_L || version.startsWith(`${VERSION_9P2000_L}.`);
-    this.#msize = speaks ? Math.max(negotiated, 0) : 0;
+    const negotiated = Math.min(msize, this.maxMsize);
+    // Below MIN_MSIZE not even a small reply fits: no session (Linux itself asks for at least 4096).
+    const speaks = (version === VERSION_9P2000_L || version.startsWith(`${VERSION_9P2000_L}.`)) && negotiated >= MIN_MSIZE;
+    this.#msize = speaks ? negotiated : 0;
     // Reply within the client's msize even before it is in force.
     const out = this.#out.subarray(0, Math.min(this.maxMsize, io.replyLimit));
     const n = encodeRMessage({ type: M.Rversion, tag, msize: negotiated, version: speaks ? VERSION_9P2000_L : VERSION_UNKNOWN }, out);
