@@ -4,6 +4,7 @@
  * descriptor chain (optionally split into many buffers), and resolves with
  * the reply the device wrote, in whatever order replies complete.
  */
+import { HostTree } from '../backends/fs/tree.js';
 import type { SharedTree } from '../devices/fs.js';
 import { VirtioNineP, type VirtioNinePOptions } from '../devices/virtio/9p/device.js';
 import { NinePWireError } from '../devices/virtio/9p/errors.js';
@@ -164,4 +165,9 @@ export class NinePClient {
     this.device.reset();
     this.driver.close();
   }
+}
+
+/** The host implementation of SharedTree over `hostPath` (for device-layer tests, which may not import backends/). */
+export function openHostTree(hostPath: string, readOnly = false): HostTree {
+  return HostTree.open({ hostPath, readOnly });
 }
