@@ -154,6 +154,10 @@ test('hostile client: every request answered, nothing outside the export reached
   }
 
   async function run(actions: Action[]): Promise<void> {
+      // Earlier runs may have removed or moved them: each run starts with the file and the directory.
+      fs.rmSync(path.join(share, 'file'), { recursive: true, force: true });
+      fs.writeFileSync(path.join(share, 'file'), 'inside');
+      fs.mkdirSync(path.join(share, 'sub'), { recursive: true });
       await client.mount(0, 0, 8192);
       // Fids 1 to 4 exist when they can: the root again, a directory, the file opened, the root opened for readdir.
       await setUp([0, 1, []], [0, 2, ['sub']], [0, 3, ['file']], [0, 4, []]);
