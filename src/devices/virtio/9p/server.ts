@@ -172,23 +172,25 @@ export class NinePServer {
       return;
     }
     this.#inFlight.set(m.tag, null);
+    // The tag is free again the moment the reply is handed over, before the guest can reuse it.
+    const request = new InFlightIo(io, () => this.#settle(m.tag));
     let result: void | Promise<void>;
     try {
-      result = this.#dispatch(m, io);
+      result = this.#dispatch(m, request);
     } catch (err) {
-      this.#replyError(io, m.tag, this.#errnoOf(err, m));
-      this.#settle(m.tag);
+      this.#replyError(request, m.tag, this.#errnoOf(err, m));
       return;
     }
     if (result === undefined) {
-      this.#settle(m.tag);
+      if (!request.done) this.#replyError(request, m.tag, E.EIO);
       return;
     }
     void this.#track(result.then(
-      () => this.#settle(m.tag),
+      () => {
+        if (!request.done) this.#replyError(request, m.tag, E.EIO);
+      },
       (err: unknown) => {
-        this.#replyError(io, m.tag, this.#errnoOf(err, m));
-        this.#settle(m.tag);
+        if (!request.done) this.#replyError(request, m.tag, this.#errnoOf(err, m));
       },
     ));
   }
@@ -639,6 +641,30 @@ export class NinePServer {
 
   #giveIov(iov: IovecList): void {
     if (this.#iovs.length < IOV_POOL) this.#iovs.push(iov);
+  }
+}
+
+/** A request's NinePIo while its tag is in flight: the first finish frees the tag, later ones are ignored. */
+class InFlightIo implements NinePIo {
+  done = false;
+  constructor(readonly io: NinePIo, readonly onFinish: () => void) {}
+  get replyLimit(): number {
+    return this.io.replyLimit;
+  }
+  appendPayload(iov: IovecList): boolean {
+    return this.io.appendPayload(iov);
+  }
+  readPayload(): Uint8Array {
+    return this.io.readPayload();
+  }
+  appendReplyRange(iov: IovecList, at: number, count: number): boolean {
+    return this.io.appendReplyRange(iov, at, count);
+  }
+  finish(reply: Uint8Array, length: number, extra: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.io.finish(reply, length, extra);
+    this.onFinish();
   }
 }
 
