@@ -2,9 +2,9 @@
 // dist/tkvm/ (the package's bin). Loading a few bundled files instead of
 // ~100 ES modules takes tens of milliseconds off every `tkvm run` start.
 // The worker entries keep their names, because the code that starts them
-// resolves './vcpu-thread.js', './device-thread.js', './sleeper-thread.js' and './virtio-host.js'
-// (which device threads import, src/vmm/pci-devices.ts) next to itself, and the
-// shared-directory I/O threads './io-thread.js' (src/backends/fs/io-pool.ts).
+// resolves './vcpu-thread.js', './device-thread.js', './sleeper-thread.js', './io-thread.js'
+// (the shared-directory layer's I/O threads) and './virtio-host.js'
+// (which device threads import, src/vmm/pci-devices.ts) next to itself.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -16,8 +16,8 @@ await build({
     'dist/src/vmm/vcpu-thread.js',
     'dist/src/devices/virtio/pci/device-thread.js',
     'dist/src/devices/virtio/runtime/sleeper-thread.js',
-    'dist/src/vmm/virtio-host.js',
     'dist/src/backends/fs/io-thread.js',
+    'dist/src/vmm/virtio-host.js',
   ],
   outdir,
   entryNames: '[name]',

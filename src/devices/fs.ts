@@ -246,8 +246,9 @@ export interface SharedTree {
 
   /**
    * Opens the object for I/O: open(2) flags (O_RDONLY/O_WRONLY/O_RDWR,
-   * O_APPEND, O_TRUNC, O_DIRECTORY, O_SYNC, O_DSYNC, O_NOATIME; O_CREAT,
-   * O_EXCL, O_NOCTTY and O_PATH are ignored, O_NOFOLLOW is implied). Only
+   * O_APPEND, O_TRUNC, O_DIRECTORY, O_SYNC, O_DSYNC; every other flag,
+   * O_CREAT, O_EXCL, O_NOATIME, O_NONBLOCK and O_DIRECT included, is
+   * ignored, and symlinks are never followed). Only
    * regular files and directories open; symlinks fail with ELOOP, device
    * nodes, FIFOs and sockets with ENXIO (the guest's kernel serves those
    * itself). Returns a new file handle; `handle` stays as it was.
