@@ -163,6 +163,7 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
     await pci.add({ type: 'blk', path: disk.path, readOnly: disk.readOnly, ...(disk.serial !== undefined ? { serial: disk.serial } : {}) }, mem, devices);
   }
   for (const nic of nicSpecs(cfg.nics ?? [], (m) => log.warn(m))) await pci.add(nic, mem, devices);
+  for (const share of cfg.shares ?? []) await pci.add({ type: '9p', hostPath: share.hostPath, tag: share.tag, readOnly: share.readOnly }, mem, devices);
   if (cfg.rng) await pci.add({ type: 'rng' }, mem, devices);
   if (cfg.console === 'virtio') {
     const legacy = parts.legacy!;

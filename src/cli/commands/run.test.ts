@@ -29,6 +29,7 @@ describe('parseRunArgs', () => {
       compat: 'auto',
       disks: [],
       nics: [],
+      shares: [],
       rng: false,
       console: 'serial',
       initrdPath: undefined,
@@ -49,7 +50,7 @@ describe('parseRunArgs', () => {
       '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
       '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
       '--exec', 'echo hi', '--compat', 'pvm', '--disk', 'a.img', '--disk', 'b.img,ro,serial=disk-2', '--rng', '--console', 'virtio',
-      '--net', 'user,mac=52:54:00:00:00:01', '--port=8080:80',
+      '--net', 'user,mac=52:54:00:00:00:01', '--port=8080:80', '--share', '/tmp,tag=t,ro',
     ]);
     assert.deepEqual(config, {
       kernelPath: 'bzImage',
@@ -57,6 +58,7 @@ describe('parseRunArgs', () => {
       compat: 'pvm',
       disks: [{ path: 'a.img', readOnly: false }, { path: 'b.img', readOnly: true, serial: 'disk-2' }],
       nics: [{ backend: 'user', mac: '52:54:00:00:00:01', ports: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 }], dns: true }],
+      shares: [{ hostPath: '/tmp', tag: 't', readOnly: true }],
       rng: true,
       console: 'virtio',
       initrdPath: 'initrd.img',

@@ -12,6 +12,7 @@ import { quoteForMessage } from '../quote.js';
 import { UsageError } from '../../util/errors.js';
 import { isValidVmName } from '../../control/paths.js';
 import { parseNics } from '../net-args.js';
+import { parseShares } from '../share-args.js';
 
 /**
  * Kernel command line when `--cmdline` is not given: the console on the
@@ -44,6 +45,7 @@ const RUN_FLAGS = {
   disk: { type: 'string', multiple: true },
   net: { type: 'string', multiple: true },
   port: { type: 'string', multiple: true },
+  share: { type: 'string', multiple: true },
   rng: { type: 'boolean' },
   console: { type: 'string' },
   initrd: { type: 'string' },
@@ -85,6 +87,11 @@ Options:
                        forward a host port to the guest through the first
                        user-mode NIC (repeatable; HOSTADDR defaults to
                        127.0.0.1, the protocol to tcp)
+  --share HOSTDIR[,tag=TAG][,ro]
+                       share a host directory over virtio-9p (repeatable;
+                       tag: the mount tag, default the directory's base name;
+                       ro: every change fails with EROFS); the default guest
+                       mounts it at /mnt/TAG
   --rng                add a virtio-rng device fed from the host's getrandom
   --console DEVICE     guest console: serial (COM1, ttyS0) or virtio (hvc0)
                        (default: serial)
@@ -132,6 +139,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     disks: (flags.disk ?? []).map((d) => parseDisk(d, usage)),
     // The default NIC is the default guest kit's: test guests (--kernel) get none unless asked.
     nics: parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage),
+    shares: parseShares(flags.share ?? [], usage),
     rng: flags.rng === true,
     console: flags.console === undefined ? 'serial' : parseConsole(flags.console, usage),
   };

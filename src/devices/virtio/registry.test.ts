@@ -10,7 +10,7 @@ import { VirtioDeviceId } from './types.js';
 const hooks = { logger: silentLogger, output: () => {} };
 
 test('devices.ts registers every device folder', () => {
-  assert.deepEqual(virtioDeviceTypes().sort(), ['blk', 'console', 'net', 'rng']);
+  assert.deepEqual(virtioDeviceTypes().sort(), ['9p', 'blk', 'console', 'net', 'rng']);
 });
 
 test('each registered kind builds its device from a structured-cloned spec', () => {
