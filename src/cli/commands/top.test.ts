@@ -3,13 +3,20 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { makeTopCommand, type TopIo } from './top.js';
-import { runTopScreen, type TopAction } from '../top-screen.js';
+import type { TopAction } from '../top-screen.js';
 import { FakeController } from '../../control/fake-controller.js';
 import { ControlServer } from '../../control/server.js';
 import { tempControlDir } from '../../control/fixtures.js';
 import { sampleVms } from '../../control/top-sampler.js';
 import { callVm } from '../../control/client.js';
 import type { VmStats } from '../../vmm/controller.js';
+
+// Ink (through is-in-ci) draws no frame until it unmounts when CI is set, as
+// it is in .ci/run; this file's screen test reads the live frames, so it
+// loads Ink with CI cleared. No test here needs /dev/kvm.
+delete process.env.CI;
+delete process.env.CONTINUOUS_INTEGRATION;
+const { runTopScreen } = await import('../top-screen.js');
 
 /** A fake whose exit and byte counters grow by a fixed step at every `stat`. */
 class GrowingController extends FakeController {

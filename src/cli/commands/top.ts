@@ -62,7 +62,8 @@ export function makeTopCommand(io: TopIo = processIo): Command {
         const iterations = parseIterations(values.iterations);
         const sortKey = parseSort(values.sort);
         const options = clientOptions(io);
-        const interactive = io.interactive ?? (process.stdout.isTTY === true && process.stdin.isTTY === true && io === processIo);
+        // Ink draws no live frame when CI is set (is-in-ci): print tables there.
+        const interactive = io.interactive ?? (process.stdout.isTTY === true && process.stdin.isTTY === true && io === processIo && !ciEnvironment());
         if (interactive && iterations === Infinity) {
           const { runTopScreen } = await import('../top-screen.js');
           await runTopScreen({
@@ -98,3 +99,8 @@ export function makeTopCommand(io: TopIo = processIo): Command {
 }
 
 export const topCommand: Command = makeTopCommand();
+
+/** True where Ink's is-in-ci would be: CI or CONTINUOUS_INTEGRATION set to anything but 0/false. */
+function ciEnvironment(): boolean {
+  return ['CI', 'CONTINUOUS_INTEGRATION'].some((key) => key in process.env && process.env[key] !== '0' && process.env[key] !== 'false');
+}

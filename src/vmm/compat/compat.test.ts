@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { UsageError } from '../../util/errors.js';
 import { emptyRegs } from '../../kvm/structs.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import {
   BREAKPOINT_VECTOR, carryOutMxcsr, compatKernelParamReasons, compatKernelParams, detectHostMode, effectiveAddress, formatUnknownInstruction,
-  GENERAL_PROTECTION_VECTOR, handleEmulationFailure, hostCompat, parseHostModeSetting, PVM_MODULE_PATH, RFLAGS_AC, type CompatAction,
+  GENERAL_PROTECTION_VECTOR, GLIBC_NO_AVX_TUNABLES, handleEmulationFailure, hostCompat, parseHostModeSetting, PVM_MODULE_PATH, RFLAGS_AC, type CompatAction,
   type EffectiveAddress, type MxcsrEnvironment,
 } from './index.js';
 
@@ -33,7 +34,7 @@ test('host mode: auto probes for kvm_pvm, explicit settings win', () => {
 });
 
 test('kernel parameters: the PVM set with a reason each, nothing elsewhere', () => {
-  assert.deepEqual(compatKernelParams('pvm'), ['nopv', 'noxsave', 'nofsgsbase', 'clearcpuid=141,308,151,291,296,288,137', 'tkvm.pvm_syscall']);
+  assert.deepEqual(compatKernelParams('pvm'), ['nopv', 'noxsave', 'nofsgsbase', 'clearcpuid=141,308,151,291,296,288,137', `GLIBC_TUNABLES=${GLIBC_NO_AVX_TUNABLES}`, 'tkvm.pvm_syscall']);
   assert.deepEqual(compatKernelParams('none'), []);
   for (const r of compatKernelParamReasons('pvm')) assert.ok(r.why.length > 10, r.param);
   assert.deepEqual(hostCompat('pvm').kernelParams({}), compatKernelParams('pvm'));
@@ -341,4 +342,24 @@ test('property: carryOutMxcsr never throws and only touches guest RAM', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+/** The host's glibc's view of CPUID leaf 7 EBX as active features (bit 5: AVX2), from ld.so --list-diagnostics. */
+function activeLeaf7Ebx(env: NodeJS.ProcessEnv): number | undefined {
+  const run = spawnSync('/lib64/ld-linux-x86-64.so.2', ['--list-diagnostics'], { env, encoding: 'utf8' });
+  const match = /x86\.cpu_features\.features\[0x1\]\.active\[0x1\]=(0x[0-9a-f]+)/.exec(run.stdout ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+test('the glibc tunable in the PVM parameters really turns AVX2 off for glibc (the host\'s glibc judges it)', (t) => {
+  const AVX2 = 1 << 5;
+  const plain = activeLeaf7Ebx({});
+  if (plain === undefined || (plain & AVX2) === 0) {
+    t.skip('this host\'s glibc has no --list-diagnostics or no AVX2 to turn off');
+    return;
+  }
+  const tuned = activeLeaf7Ebx({ GLIBC_TUNABLES: GLIBC_NO_AVX_TUNABLES });
+  assert.equal((tuned ?? AVX2) & AVX2, 0, `AVX2 still active with ${GLIBC_NO_AVX_TUNABLES}`);
+  // No dot in the key: the kernel passes it to init as an environment variable.
+  assert.doesNotMatch(`GLIBC_TUNABLES=${GLIBC_NO_AVX_TUNABLES}`.split('=')[0] ?? '.', /\./);
 });

@@ -34,6 +34,12 @@ export function detectHostMode(setting: HostModeSetting, fileExists: (path: stri
 }
 
 /**
+ * glibc.cpu.hwcaps names (glibc sysdeps/x86/cpu-tunables.c) of every
+ * feature whose glibc code paths use YMM or ZMM registers.
+ */
+export const GLIBC_NO_AVX_TUNABLES = 'glibc.cpu.hwcaps=' + ['AVX', 'AVX2', 'FMA', 'FMA4', 'AVX512F', 'AVX512CD', 'AVX512BW', 'AVX512DQ', 'AVX512ER', 'AVX512PF', 'AVX512VL', 'AVX_Fast_Unaligned_Load'].map((f) => `-${f}`).join(',');
+
+/**
  * Linux kernel parameters that keep the guest away from what the host
  * cannot run. Numbers in clearcpuid= are X86_FEATURE_* bits
  * (word * 32 + bit, arch/x86/include/asm/cpufeatures.h); on PVM the
@@ -59,6 +65,13 @@ const PVM_KERNEL_PARAMS: ReadonlyArray<{ param: string; why: string }> = [
   //     `movd %ecx,%xmm15`, 66 44 0f 6e f9, after "clocksource: Switched to clocksource tsc"),
   //     which the emulator cannot execute; without SSSE3 it keeps to the generic C code.
   { param: 'clearcpuid=141,308,151,291,296,288,137', why: 'hide CX16, SMAP, POPCNT, BMI1, BMI2, FSGSBASE and SSSE3' },
+  // Guest user space runs natively with the host's AVX, but noxsave leaves the guest kernel saving
+  // only the FXSAVE state at a context switch, so concurrent processes clobber each other's upper
+  // YMM halves (measured; docs/pvm.md "Known problems"): busybox pipelines segfaulted. glibc picks
+  // AVX2/EVEX string functions by CPUID; this tunable keeps every glibc program (static ones too)
+  // on the SSE versions. The kernel hands a KEY=VALUE parameter with no dot in KEY to init as an
+  // environment variable (init/main.c, unknown_bootoption), so every process inherits it.
+  { param: `GLIBC_TUNABLES=${GLIBC_NO_AVX_TUNABLES}`, why: 'keeps glibc\'s string functions off AVX, whose upper register halves the guest kernel cannot save here' },
   // The default guest kernel's fix-up (guest/kernel/patches/0001-x86-pvm-syscall-fixup.patch):
   //     completes user-space SYSCALLs that fault at entry_SYSCALL_64; other kernels ignore it.
   { param: 'tkvm.pvm_syscall', why: 'turns on the default guest kernel\'s fix-up that completes user-space system calls faulting at LSTAR (other kernels ignore it)' },

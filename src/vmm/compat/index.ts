@@ -6,7 +6,7 @@
 import { compatKernelParams, type HostFacts, type HostMode } from './host-mode.js';
 import { handleEmulationFailure, type CompatAction, type VcpuStateForCompat } from './emulation.js';
 
-export { detectHostMode, parseHostModeSetting, compatKernelParams, compatKernelParamReasons, PVM_MODULE_PATH, HOST_MODE_SETTINGS } from './host-mode.js';
+export { detectHostMode, parseHostModeSetting, compatKernelParams, compatKernelParamReasons, PVM_MODULE_PATH, HOST_MODE_SETTINGS, GLIBC_NO_AVX_TUNABLES } from './host-mode.js';
 export type { HostFacts, HostMode, HostModeSetting } from './host-mode.js';
 export { handleEmulationFailure, formatUnknownInstruction, formatInstructionBytes, RFLAGS_AC, BREAKPOINT_VECTOR } from './emulation.js';
 export type { CompatAction, VcpuStateForCompat } from './emulation.js';
