@@ -54,6 +54,8 @@ function sandbox(): Sandbox {
 
 const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
+const STATIC_CMDLINE = 'console=ttyS0 * tkvm.ip=eth0,10.0.0.2/24,10.0.0.1 tkvm.ip=eth1,10.1.0.2/16 tkvm.ip=bogus quiet';
+
 for (const shell of SHELLS) {
   test(`${shell.name}: sourcing init only defines functions and prints the start marker first`, () => {
     const box = sandbox();
@@ -77,6 +79,17 @@ for (const shell of SHELLS) {
       const absent = box.run(shell.argv, ['tkvm_exec_arg', 'console=ttyS0 tkvm.execute=x notkvm.exec=y']);
       assert.equal(absent.status, 1);
       assert.equal(absent.stdout, 'TKVM_INIT_START\n');
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  test(`${shell.name}: tkvm_static_ips reads the tkvm.ip= words of a command line`, () => {
+    const box = sandbox();
+    try {
+      const parsed = box.run(shell.argv, ['tkvm_static_ips', STATIC_CMDLINE]);
+      assert.equal(parsed.status, 0, parsed.stderr);
+      assert.equal(parsed.stdout, 'TKVM_INIT_START\neth0 10.0.0.2/24 10.0.0.1\neth1 10.1.0.2/16 \n');
     } finally {
       box.cleanup();
     }
@@ -115,3 +128,26 @@ for (const shell of SHELLS) {
     }
   });
 }
+
+// Only with /bin/sh: busybox sh runs its own ip and ifconfig applets before
+// PATH, so the fakes would not be reached. And in a network namespace of
+// its own (unshare -rn), so that nothing it runs can touch the host's.
+test('/bin/sh: tkvm_network_start sets tkvm.ip= addresses with ip and runs no DHCP on a static eth0', () => {
+  const box = sandbox();
+  try {
+    const fakeBin = join(box.dir, 'fake-bin');
+    for (const name of ['ip', 'ifconfig', 'udhcpc']) {
+      writeFileSync(join(fakeBin, name), `#!/bin/sh\necho "${name} $*" >> '${box.calls}'\n`);
+      chmodSync(join(fakeBin, name), 0o755);
+    }
+    const result = box.run(['unshare', '-rn', '/bin/sh'], ['tkvm_network_start', STATIC_CMDLINE]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(readFileSync(box.calls, 'utf8').trim().split('\n'), [
+      'ifconfig lo 127.0.0.1 up',
+      'ip link set eth0 up', 'ip addr add 10.0.0.2/24 dev eth0', 'ip route add default via 10.0.0.1 dev eth0',
+      'ip link set eth1 up', 'ip addr add 10.1.0.2/16 dev eth1',
+    ]);
+  } finally {
+    box.cleanup();
+  }
+});

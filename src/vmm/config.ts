@@ -61,6 +61,14 @@ export interface NicConfig {
   dns: boolean;
   /** The NIC nobody asked for (the default guest's): a missing passt is a warning, not an error. */
   implicit?: boolean;
+  /**
+   * A static IPv4 address `A.B.C.D/PREFIX` the default guest kit's init
+   * gives this NIC instead of DHCP (tap only: `--net tap,ip=`); it reaches
+   * init on the kernel command line (tkvm.ip=).
+   */
+  ip?: string | undefined;
+  /** The default route's gateway with `ip` (`--net tap,ip=...,gw=`). */
+  gateway?: string | undefined;
 }
 
 /** A host directory the guest mounts over virtio-9p (`--share HOSTDIR[,tag=TAG][,ro]`). */

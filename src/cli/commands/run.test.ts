@@ -177,6 +177,12 @@ describe('guestCmdline', () => {
     assert.ok(cmdline.startsWith(`${DEFAULT_CMDLINE} quiet `));
     assert.equal(guestCmdline(parseRunArgs([])), DEFAULT_CMDLINE);
   });
+
+  it('passes a TAP NIC\'s static address to the init as tkvm.ip=ethN (the NIC\'s place in --net order)', () => {
+    const request = parseRunArgs(['--net', 'user', '--net', 'tap=t0,ip=10.0.0.2/24,gw=10.0.0.1', '--net', 'tap,ip=10.1.0.2/16', '--exec', 'true']);
+    assert.match(guestCmdline(request), new RegExp(`^${DEFAULT_CMDLINE} tkvm\\.ip=eth1,10\\.0\\.0\\.2/24,10\\.0\\.0\\.1 tkvm\\.ip=eth2,10\\.1\\.0\\.2/16 quiet tkvm\\.exec=`));
+    assert.throws(() => parseRunArgs(['--kernel', 'k', '--net', 'tap,ip=10.0.0.2/24']), (e: Error) => e instanceof UsageError && /ip= is for the default guest kit/.test(e.message));
+  });
 });
 
 describe('runCommand', () => {

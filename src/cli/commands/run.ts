@@ -5,7 +5,7 @@
  */
 
 import type { Command } from '../command.js';
-import type { DiskConfig, VmConfig } from '../../vmm/config.js';
+import type { DiskConfig, NicConfig, VmConfig } from '../../vmm/config.js';
 import { commandUsageError, parseCommandArgs } from '../args.js';
 import { formatSize, parseSize } from '../size.js';
 import { quoteForMessage } from '../quote.js';
@@ -78,11 +78,12 @@ Options:
                        add a virtio-blk disk backed by a raw image file or a
                        block device (repeatable; ro: read-only; serial: the
                        ID the guest reads, at most 20 bytes)
-  --net user[,mac=MAC][,dns=on|off] | tap[=IFNAME][,mac=MAC] | none
+  --net user[,mac=MAC][,dns=on|off] | tap[=IFNAME][,mac=MAC][,ip=A.B.C.D/N[,gw=A.B.C.D]] | none
                        add a virtio-net NIC (repeatable): user-mode
                        networking through passt, or a TAP device; none: no
                        NIC (default: one user-mode NIC for the default guest
-                       kit, none with --kernel)
+                       kit, none with --kernel); ip=, gw=: a static address
+                       the default guest kit's init sets instead of DHCP
   --port [HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]
                        forward a host port to the guest through the first
                        user-mode NIC (repeatable; HOSTADDR defaults to
@@ -121,6 +122,10 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
   if (kernelPath === '') throw usage('--kernel needs a file name, got an empty string');
   if (flags.initrd === '') throw usage('--initrd needs a file name, got an empty string');
   if (flags.exec === '') throw usage('--exec needs a command, got an empty string');
+  const nics = parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage);
+  if (kernelPath !== undefined && nics.some((nic) => nic.ip !== undefined)) {
+    throw usage('--net ip= is for the default guest kit (its init sets the address); a --kernel guest configures its own network');
+  }
 
   return {
     kernelPath,
@@ -138,7 +143,7 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
     disks: (flags.disk ?? []).map((d) => parseDisk(d, usage)),
     // The default NIC is the default guest kit's: test guests (--kernel) get none unless asked.
-    nics: parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage),
+    nics,
     shares: parseShares(flags.share ?? [], usage),
     rng: flags.rng === true,
     console: flags.console === undefined ? 'serial' : parseConsole(flags.console, usage),
@@ -181,10 +186,21 @@ function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MOD
  * `quiet` so that only the command's output reaches the terminal.
  */
 export function guestCmdline(request: RunRequest): string {
-  const cmdline = request.console === 'virtio' && request.cmdline === DEFAULT_CMDLINE ? DEFAULT_CMDLINE.replace('console=ttyS0', 'console=hvc0') : request.cmdline;
+  const base = request.console === 'virtio' && request.cmdline === DEFAULT_CMDLINE ? DEFAULT_CMDLINE.replace('console=ttyS0', 'console=hvc0') : request.cmdline;
+  const cmdline = [base, ...staticIpParameters(request.nics ?? [])].filter((p) => p.length > 0).join(' ');
   if (request.exec === undefined) return cmdline;
   const encoded = Buffer.from(request.exec, 'utf8').toString('base64');
   return [cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
+}
+
+/**
+ * `tkvm.ip=ethN,A.B.C.D/PREFIX[,GATEWAY]` for each NIC given `ip=`: the
+ * default guest's init sets that address instead of running DHCP. The
+ * Nth NIC is ethN-1 in the guest: virtio-net devices sit on the PCI bus in
+ * --net order.
+ */
+export function staticIpParameters(nics: readonly NicConfig[]): string[] {
+  return nics.flatMap((nic, index) => (nic.ip === undefined ? [] : [`tkvm.ip=eth${index},${nic.ip}${nic.gateway !== undefined ? `,${nic.gateway}` : ''}`]));
 }
 
 /** Resolves the default guest kit when no --kernel was given (building it if needed). */

@@ -114,6 +114,7 @@ function post(event: DeviceThreadEvent): void {
 export class DeviceThreadLoop implements DeviceRuntime {
   readonly #init: DeviceThreadInit;
   readonly #built: BuiltVirtioDevice;
+  #released = false;
   readonly #memory: GuestMemory;
   readonly #control: Int32Array;
   readonly #stats: Float64Array;
@@ -410,13 +411,24 @@ export class DeviceThreadLoop implements DeviceRuntime {
     publish(this.#control, ControlWord.ACK, seq);
   }
 
+  /**
+   * Closes the device's host resources (files, sockets, helper processes
+   * such as passt) once: on an orderly stop, and when the thread exits
+   * any other way, so that a dead device thread leaves nothing running.
+   */
+  releaseHostResources(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#built.close();
+  }
+
   #shutdown(): void {
     this.#updateStats();
     this.#loop.whenIdle(() => {
       try {
         this.#built.device.reset();
       } catch { /* failing on the way out: nothing to keep consistent */ }
-      this.#built.close();
+      this.releaseHostResources();
       this.#loop.close();
       this.#init.port.close();
       this.#ack(this.#stopSeq!);
@@ -442,6 +454,11 @@ function main(init: DeviceThreadInit): void {
     init.port.close();
     return;
   }
+  process.on('exit', () => {
+    try {
+      loop.releaseHostResources();
+    } catch { /* exiting anyway */ }
+  });
   // A device's promise code that throws fails the device, not the thread.
   process.on('uncaughtException', (err) => loop.deviceFailed(err, 'a callback'));
   process.on('unhandledRejection', (reason) => loop.deviceFailed(reason instanceof Error ? reason : new Error(String(reason)), 'a promise'));
