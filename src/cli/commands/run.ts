@@ -68,8 +68,10 @@ Options:
   --kernel FILE        kernel to boot: a bzImage, an ELF vmlinux or a
                        freestanding test-guest ELF (default: the guest kit)
   --initrd FILE        initial ramdisk to load for the kernel
-  --exec CMD           run CMD under sh -c in the default guest, print its
-                       output, power off, and exit with CMD's status
+  --exec CMD           run CMD under sh -c in the default guest, power off,
+                       and exit with CMD's status; CMD's stdout and stderr
+                       reach tkvm's byte for byte, tkvm's stdin is its stdin,
+                       and the guest console goes to stderr
   --cmdline STRING     kernel command line
                        (default: "${DEFAULT_CMDLINE}")
   --disk PATH[,ro][,serial=ID]
@@ -182,7 +184,8 @@ export function guestCmdline(request: RunRequest): string {
 /** Resolves the default guest kit when no --kernel was given (building it if needed). */
 export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
   const { exec: _exec, kernelPath, ...rest } = request;
-  const base = { ...rest, cmdline: guestCmdline(request) };
+  // --exec: the command's streams get their own device (vmm/exec-streams.ts).
+  const base = { ...rest, cmdline: guestCmdline(request), ...(request.exec !== undefined ? { execStreams: true } : {}) };
   if (kernelPath !== undefined) return { ...base, kernelPath };
   const { ensureDefaultGuest } = await import('../../guest/default-guest.js');
   const guest = await ensureDefaultGuest();

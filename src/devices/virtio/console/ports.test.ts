@@ -62,6 +62,7 @@ function setup(ports = ['p.in', 'p.out', 'p.err'], options: { maxPendingInput?: 
   const send = (bytes: Uint8Array): void => {
     drivers[CONTROL_TRANSMIT_QUEUE]!.addChain([{ data: bytes, writable: false }]);
     dev.queueNotified(CONTROL_TRANSMIT_QUEUE);
+    drivers[CONTROL_TRANSMIT_QUEUE]!.takeUsed();
     serve();
   };
   /** The Linux driver's start-up: DEVICE_READY, then PORT_READY for every DEVICE_ADD. */
