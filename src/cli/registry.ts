@@ -6,6 +6,7 @@
 import type { Command } from './command.js';
 import { runCommand } from './commands/run.js';
 import { setupCommand } from './commands/setup.js';
+import { sandboxCommandDefinition } from './commands/sandbox.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
 import { pauseCommand } from './commands/pause.js';
@@ -17,6 +18,7 @@ import { perfCommand } from './commands/perf.js';
 
 export const commands: readonly Command[] = [
   runCommand,
+  sandboxCommandDefinition,
   setupCommand,
   // Management of running VMs, through their control sockets:
   listCommand,

@@ -30,6 +30,7 @@ import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
 import type { ConsoleInputSink } from '../devices/legacy/console.js';
 import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
 import { nicSpecs } from './net.js';
+import { EXEC_PORT_NAMES, ExecStreams } from './exec-streams.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
 const TSS_ADDR = 0xfffb_d000;
@@ -55,9 +56,13 @@ export class VmParts {
   vcpus: Vcpu[] = [];
   legacy: LegacyDevices | undefined;
   pci: PciDevices | undefined;
+  /** The guest command's streams (VmConfig.execStreams); finish them before release. */
+  execStreams: ExecStreams | undefined;
 
   /** Stops the device threads and closes everything, in reverse order of construction; the vCPU threads must have stopped. */
   async release(): Promise<void> {
+    this.execStreams?.close();
+    this.execStreams = undefined;
     await this.pci?.close();
     this.pci = undefined;
     this.legacy?.close();
@@ -78,7 +83,7 @@ export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEv
   const parts = new VmParts();
   try {
     buildCore(parts, config, compat, events);
-    await attachVirtio(parts, config);
+    await attachVirtio(parts, config, events);
     return parts;
   } catch (err) {
     await parts.release();
@@ -137,7 +142,8 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     memBytes: cfg.memBytes,
     testDevices: cfg.testDevices ?? false,
     debugExit: cfg.debugExit ?? false,
-    serialInput: cfg.console !== 'virtio',
+    serialInput: cfg.console !== 'virtio' && !cfg.execStreams,
+    ...(cfg.execStreams ? { consoleOutput: process.stderr } : {}),
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),
@@ -155,7 +161,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
 }
 
 /** One virtio-pci function per configured device, each with its device thread. */
-async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
+async function attachVirtio(parts: VmParts, cfg: VmConfig, events: VmEvents): Promise<void> {
   const pci = parts.pci!;
   const mem = parts.mem!;
   const devices = parts.devices;
@@ -169,9 +175,11 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
     const legacy = parts.legacy!;
     const output = legacy.guestOutput();
     // Flow control: the device's window is returned once stdout has taken the bytes.
-    const fn = await pci.add({ type: 'console' }, mem, devices, (bytes, sent) => {
-      for (const b of bytes) output(b);
-      legacy.console.whenOutputDrained(sent);
+    const fn = await pci.add({ type: 'console' }, mem, devices, {
+      onOutput: (bytes, sent) => {
+        for (const b of bytes) output(b);
+        legacy.console.whenOutputDrained(sent);
+      },
     });
     // The terminal now types into hvc0; the UART stays for early boot messages.
     const sink: ConsoleInputSink = {
@@ -182,6 +190,16 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
       inputSpace: () => 1 << 16,
       sendBreak: () => false,
     };
-    legacy.console.attach(sink);
+    if (!cfg.execStreams) legacy.console.attach(sink);
+  }
+  // Last, so that adding it moves no other device's PCI slot (vda, eth0 keep their names).
+  if (cfg.execStreams) {
+    const streams = new ExecStreams({
+      input: process.stdin, stdout: process.stdout, stderr: process.stderr,
+      onBrokenPipe: () => events.shutdown(ExitStatus.SIGPIPE, 'the reader of the command\'s stdout went away (broken pipe)'),
+    });
+    const fn = await pci.add({ type: 'console-ports', ports: EXEC_PORT_NAMES }, mem, devices, { onOutput: streams.output, onInputRoom: streams.inputRoom });
+    parts.execStreams = streams;
+    streams.attach(fn.backend);
   }
 }

@@ -23,6 +23,9 @@ import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
 
+/** How long exit waits for the guest command's last output to be written (a reader that stopped reading). */
+const EXEC_DRAIN_TIMEOUT_MS = 10_000;
+
 export interface MachineResult {
   status: number;
   reason: string;
@@ -169,6 +172,11 @@ export class Machine implements VmController {
     this.#mailbox?.close();
     await Promise.all(this.#threads.map((t) => t.stop()));
     this.#mailbox?.close(); // answer anything a vCPU sent while stopping
+    // The guest command's output still in the rings reaches stdout and stderr before tkvm exits.
+    const streams = this.#parts.execStreams;
+    if (streams && !(await streams.finish(EXEC_DRAIN_TIMEOUT_MS))) {
+      log.warn(`the guest command's output could not be drained within ${EXEC_DRAIN_TIMEOUT_MS / 1000} s; some of it may be lost`);
+    }
     await this.#parts.release();
     log.setRawTerminal(false);
     removeKickHandler();

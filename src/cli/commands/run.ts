@@ -36,7 +36,12 @@ type LogLevel = (typeof LOG_LEVELS)[number];
 export const COMPAT_MODES = ['auto', 'none', 'pvm'] as const;
 
 /** What `tkvm run` was asked for; kernelPath is absent when the default guest kit is meant. */
-export type RunRequest = Omit<VmConfig, 'kernelPath'> & { kernelPath: string | undefined; exec: string | undefined };
+export type RunRequest = Omit<VmConfig, 'kernelPath'> & {
+  kernelPath: string | undefined;
+  exec: string | undefined;
+  /** Extra init parameters of `tkvm sandbox` (tkvm.root=..., see guest/init), after tkvm.exec. */
+  sandbox?: string[];
+};
 
 const RUN_FLAGS = {
   kernel: { type: 'string' },
@@ -70,8 +75,10 @@ Options:
   --kernel FILE        kernel to boot: a bzImage, an ELF vmlinux or a
                        freestanding test-guest ELF (default: the guest kit)
   --initrd FILE        initial ramdisk to load for the kernel
-  --exec CMD           run CMD under sh -c in the default guest, print its
-                       output, power off, and exit with CMD's status
+  --exec CMD           run CMD under sh -c in the default guest, power off,
+                       and exit with CMD's status; CMD's stdout and stderr
+                       reach tkvm's byte for byte, tkvm's stdin is its stdin,
+                       and the guest console goes to stderr
   --cmdline STRING     kernel command line
                        (default: "${DEFAULT_CMDLINE}")
   --disk PATH[,ro][,serial=ID]
@@ -174,7 +181,7 @@ function parseConsole(text: string, usage: UsageErrorFactory): 'serial' | 'virti
   throw usage(`--console must be serial or virtio, got ${quoteForMessage(text)}`);
 }
 
-function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
+export function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
   const mode = COMPAT_MODES.find((candidate) => candidate === text);
   if (mode === undefined) throw usage(`--compat must be one of ${COMPAT_MODES.join(', ')}, got ${quoteForMessage(text)}`);
   return mode;
@@ -190,7 +197,7 @@ export function guestCmdline(request: RunRequest): string {
   const cmdline = [base, ...staticIpParameters(request.nics ?? [])].filter((p) => p.length > 0).join(' ');
   if (request.exec === undefined) return cmdline;
   const encoded = Buffer.from(request.exec, 'utf8').toString('base64');
-  return [cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
+  return [cmdline, 'quiet', `tkvm.exec=${encoded}`, ...(request.sandbox ?? [])].filter((p) => p.length > 0).join(' ');
 }
 
 /**
@@ -205,8 +212,9 @@ export function staticIpParameters(nics: readonly NicConfig[]): string[] {
 
 /** Resolves the default guest kit when no --kernel was given (building it if needed). */
 export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
-  const { exec: _exec, kernelPath, ...rest } = request;
-  const base = { ...rest, cmdline: guestCmdline(request) };
+  const { exec: _exec, sandbox: _sandbox, kernelPath, ...rest } = request;
+  // --exec: the command's streams get their own device (vmm/exec-streams.ts).
+  const base = { ...rest, cmdline: guestCmdline(request), ...(request.exec !== undefined ? { execStreams: true } : {}) };
   if (kernelPath !== undefined) return { ...base, kernelPath };
   const { ensureDefaultGuest } = await import('../../guest/default-guest.js');
   const guest = await ensureDefaultGuest();
@@ -214,9 +222,9 @@ export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
   return { ...base, kernelPath: guest.kernel, initrdPath: request.initrdPath ?? guest.initrd, guestProtocol: true };
 }
 
-type UsageErrorFactory = (problem: string) => UsageError;
+export type UsageErrorFactory = (problem: string) => UsageError;
 
-function parseCpus(text: string, usage: UsageErrorFactory): number {
+export function parseCpus(text: string, usage: UsageErrorFactory): number {
   const cpus = /^\d{1,3}$/.test(text) ? Number(text) : Number.NaN;
   if (!(cpus >= 1 && cpus <= MAX_CPUS)) {
     throw usage(`--cpus must be a whole number from 1 to ${MAX_CPUS}, got ${quoteForMessage(text)}`);
@@ -224,7 +232,7 @@ function parseCpus(text: string, usage: UsageErrorFactory): number {
   return cpus;
 }
 
-function parseMem(text: string, usage: UsageErrorFactory): number {
+export function parseMem(text: string, usage: UsageErrorFactory): number {
   let bytes: number;
   try {
     bytes = parseSize(text, '--mem');
@@ -245,7 +253,7 @@ function parseMem(text: string, usage: UsageErrorFactory): number {
 }
 
 /** VM names become control-socket file names (src/control/paths.ts). */
-function parseName(text: string, usage: UsageErrorFactory): string {
+export function parseName(text: string, usage: UsageErrorFactory): string {
   if (!isValidVmName(text)) {
     throw usage(
       `--name ${quoteForMessage(text)} is not a valid VM name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
@@ -254,7 +262,7 @@ function parseName(text: string, usage: UsageErrorFactory): string {
   return text;
 }
 
-function parseLogLevel(text: string, usage: UsageErrorFactory): LogLevel {
+export function parseLogLevel(text: string, usage: UsageErrorFactory): LogLevel {
   const level = LOG_LEVELS.find((candidate) => candidate === text);
   if (level === undefined) {
     throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoteForMessage(text)}`);

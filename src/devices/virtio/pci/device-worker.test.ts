@@ -308,3 +308,25 @@ test('eight idle device threads hold no thread of libuv\'s pool: fs.promises run
     for (const h of devices) await h.close();
   }
 });
+
+test('drain: a multiport console hands over every transmit buffer the guest left unkicked, and only then answers', async () => {
+  const received: Array<{ port: number; text: string }> = [];
+  let drained = false;
+  const h = await activated({ type: 'console-ports', ports: ['t.out'] }, 1, {
+    onOutput: (bytes, sent, port) => {
+      assert.equal(drained, false, 'output arrives before the drain is answered');
+      received.push({ port, text: Buffer.from(bytes).toString() });
+      sent();
+    },
+  });
+  try {
+    // What a guest queued just before it powered off: no kick has been served for it.
+    for (const text of ['one ', 'two ', 'three']) h.driver.addChain([{ data: Buffer.from(text), writable: false }]);
+    drained = await h.backend.drain(5000);
+    assert.equal(drained, true);
+    assert.deepEqual(received, [{ port: 0, text: 'one ' }, { port: 0, text: 'two ' }, { port: 0, text: 'three' }]);
+    assert.equal(await h.backend.drain(5000), true, 'nothing left: answered at once');
+  } finally {
+    await h.close();
+  }
+});
