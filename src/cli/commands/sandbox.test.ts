@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../../util/errors.js';
@@ -28,6 +28,19 @@ test('sandbox: as root no tkvm.user; from / nothing is shared read-write', () =>
   assert.deepEqual(run.shares, [{ hostPath: '/', tag: ROOT_TAG, readOnly: true }]);
   const cmdline = guestCmdline(run);
   assert.doesNotMatch(cmdline, /tkvm\.user=|tkvm\.workdir=/);
+});
+
+test('sandbox --share: another 9p share, mounted at its host path inside the root (tkvm.bind)', (t) => {
+  const top = realpathSync(mkdtempSync(path.join(tmpdir(), 'tkvm-sandbox-share-')));
+  t.after(() => rmSync(top, { recursive: true, force: true }));
+  for (const dir of ['src', 'data', 'scratch']) mkdirSync(path.join(top, dir));
+  const { run } = parseSandboxArgs(['--share', '../data,tag=data,ro', '--share', `${top}/scratch`, '--', 'ls'], { ...caller, cwd: `${top}/src` });
+  assert.deepEqual(run.shares?.slice(2), [{ hostPath: `${top}/data`, tag: 'data', readOnly: true }, { hostPath: `${top}/scratch`, tag: 'scratch', readOnly: false }]);
+  const binds = [...guestCmdline(run).matchAll(/tkvm\.bind=(\w+),(\S+)/g)].map((m) => [m[1], Buffer.from(m[2]!, 'base64').toString()]);
+  assert.deepEqual(binds, [['data', `${top}/data`], ['scratch', `${top}/scratch`]]);
+  for (const [args, message] of [[['--share', `${top}/data,tag=root`], /the sandbox's own/], [['--share', `${top}/data,tag=cwd`], /the sandbox's own/], [['--share', '/,tag=all'], /host root writable/]] as const) {
+    assert.throws(() => parseSandboxArgs([...args, '--', 'ls'], caller), (e: unknown) => e instanceof UsageError && message.test(e.message));
+  }
 });
 
 test('sandbox usage errors: no --, nothing after it, run-only flags', () => {

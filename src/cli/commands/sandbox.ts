@@ -15,6 +15,8 @@ import type { Command } from '../command.js';
 import type { ShareConfig } from '../../vmm/config.js';
 import { commandUsageError, parseCommandArgs } from '../args.js';
 import { parseNics } from '../net-args.js';
+import { parseShares } from '../share-args.js';
+import { quoteForMessage } from '../quote.js';
 import { DEFAULT_CMDLINE, DEFAULT_CPUS, DEFAULT_MEM_BYTES, parseCompat, parseCpus, parseLogLevel, parseMem, parseName, type RunRequest } from './run.js';
 
 const SANDBOX_FLAGS = {
@@ -22,6 +24,7 @@ const SANDBOX_FLAGS = {
   mem: { type: 'string' },
   net: { type: 'string', multiple: true },
   port: { type: 'string', multiple: true },
+  share: { type: 'string', multiple: true },
   name: { type: 'string' },
   compat: { type: 'string' },
   'log-level': { type: 'string' },
@@ -51,6 +54,9 @@ Options:
                        NICs as for tkvm run (default: one user-mode NIC)
   --port [HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]
                        forward a host port through the first user-mode NIC
+  --share HOSTDIR[,tag=TAG][,ro]
+                       also share HOSTDIR over virtio-9p, mounted at the same
+                       path in the sandbox (read-write unless ro); repeatable
   --name NAME          VM name for tkvm list/stop/... (default: guest-PID)
   --log-level LEVEL    error, warn, info or debug
   --compat MODE        auto, none or pvm (see docs/pvm.md)
@@ -94,6 +100,12 @@ export function parseSandboxArgs(argv: readonly string[], caller: SandboxCaller)
   const shares: ShareConfig[] = [{ hostPath: '/', tag: ROOT_TAG, readOnly: true }];
   // At / the whole root would become writable: the current directory is then only read.
   if (caller.cwd !== '/') shares.push({ hostPath: caller.cwd, tag: CWD_TAG, readOnly: false });
+  const extra = parseShares(flags.share ?? [], usage, caller.cwd);
+  for (const share of extra) {
+    if (share.tag === ROOT_TAG || share.tag === CWD_TAG) throw usage(`--share tag ${quoteForMessage(share.tag)} is the sandbox's own; give the share another tag=`);
+    if (share.hostPath === '/') throw usage('--share / would make the host root writable in the sandbox');
+  }
+  shares.push(...extra);
   const run: RunRequest = {
     kernelPath: undefined,
     initrdPath: undefined,
@@ -107,7 +119,7 @@ export function parseSandboxArgs(argv: readonly string[], caller: SandboxCaller)
     compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
     nics: parseNics(flags.net ?? [], flags.port ?? [], true, usage),
     shares,
-    sandbox: sandboxParams(caller),
+    sandbox: sandboxParams(caller, extra),
   };
   return { run, argv: command };
 }
@@ -132,9 +144,11 @@ export function sandboxCommand(argv: readonly string[], caller: SandboxCaller): 
 }
 
 /** The init parameters for the sandbox root (guest/init), apart from tkvm.exec. */
-export function sandboxParams(caller: SandboxCaller): string[] {
+export function sandboxParams(caller: SandboxCaller, extraShares: readonly ShareConfig[] = []): string[] {
   const params = [`tkvm.root=${ROOT_TAG}`];
   if (caller.cwd !== '/') params.push(`tkvm.workdir=${CWD_TAG},${Buffer.from(caller.cwd, 'utf8').toString('base64')}`);
+  // --share: each mounted at its host path inside the root (guest/init, tkvm.bind).
+  for (const share of extraShares) params.push(`tkvm.bind=${share.tag},${Buffer.from(share.hostPath, 'utf8').toString('base64')}`);
   if (caller.uid !== 0) {
     const groups = caller.groups.filter((g) => g !== caller.gid);
     params.push(`tkvm.user=${caller.uid}:${caller.gid}${groups.length > 0 ? `:${groups.join(',')}` : ''}`);
