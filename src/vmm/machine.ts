@@ -22,12 +22,21 @@ import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
+import type { ConsoleIo } from './legacy.js';
 
 export interface MachineResult {
   status: number;
   reason: string;
   /** The guest ended the way it meant to (power off, debug-exit, its command's status), not by an error. */
   clean: boolean;
+}
+
+/** How a Machine meets its host process; the defaults are `tkvm run`'s. */
+export interface MachineOptions {
+  /** The guest console's streams (default: stdin and stdout with Ctrl-A escapes). */
+  consoleIo?: ConsoleIo | undefined;
+  /** SIGINT, SIGTERM and SIGHUP end the VM (default true); a library embedding the VMM leaves its host's signals alone. */
+  handleSignals?: boolean;
 }
 
 export class Machine implements VmController {
@@ -58,8 +67,11 @@ export class Machine implements VmController {
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
   readonly compat: HostCompat;
 
-  constructor(config: VmConfig) {
+  readonly #options: MachineOptions;
+
+  constructor(config: VmConfig, options: MachineOptions = {}) {
     this.config = config;
+    this.#options = options;
     this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -67,9 +79,10 @@ export class Machine implements VmController {
   /**
    * Builds everything and starts the vCPUs; resolves with how the VM ended.
    * vCPU threads are spawned first so their start-up overlaps the rest;
-   * `prepare` (e.g. claiming the control socket) runs before the VM is built.
+   * `prepare` (e.g. claiming the control socket) runs before the VM is built;
+   * `started` is called once the vCPUs run (a build error throws before it).
    */
-  async run(prepare?: () => Promise<void>): Promise<MachineResult> {
+  async run(prepare?: () => Promise<void>, started?: () => void): Promise<MachineResult> {
     installKickHandler();
     for (let i = 0; i < this.config.cpus; i++) {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
@@ -81,7 +94,7 @@ export class Machine implements VmController {
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
-      });
+      }, this.#options.consoleIo);
       // Operator log lines share the terminal with a raw-mode console: they need CR LF.
       log.setRawTerminal(this.#parts.legacy?.console.rawMode ?? false);
       mark('built');
@@ -89,9 +102,10 @@ export class Machine implements VmController {
       await this.#teardown();
       throw err;
     }
-    this.#watchSignals();
+    if (this.#options.handleSignals ?? true) this.#watchSignals();
     this.#start();
     mark('started');
+    started?.();
     const result = await this.#result;
     await this.#teardown();
     return result;
