@@ -232,6 +232,11 @@ export class Machine implements VmController {
     timer.unref();
   }
 
+  /** Presses Ctrl-Alt-Del on the i8042 keyboard once (Firecracker's SendCtrlAltDel); the guest decides what follows. */
+  pressCtrlAltDel(): void {
+    this.#parts.legacy?.i8042.pressCtrlAltDel();
+  }
+
   /** Parks every vCPU outside KVM_RUN; idempotent. */
   async pause(): Promise<void> {
     await this.#pause.pause();
