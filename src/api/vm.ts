@@ -136,8 +136,9 @@ export class Vm extends EventEmitter<VmEventMap> {
 
   #finish(result: VmExit): void {
     this.#state = 'exited';
+    // The console's readable side ends; what is written to it afterwards is dropped, not an error.
     this.#fromGuest?.end();
-    this.#toGuest?.destroy();
+    this.#toGuest?.resume();
     this.#resolveExit(result);
     this.emit('exit', result);
   }
