@@ -53,10 +53,9 @@ export async function waitForApi(socketPath: string, timeoutMs = 10_000): Promis
 /** Polls GET / until its state is `state`. */
 export async function waitForState(socketPath: string, state: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
   for (;;) {
     const res = await api(socketPath, 'GET', '/');
-    last = (res.json as { state?: string } | undefined)?.state ?? res.text;
+    const last = (res.json as { state?: string } | undefined)?.state ?? res.text;
     if (last === state) return;
     if (Date.now() > deadline) throw new Error(`state stayed ${last}, not ${state}, for ${timeoutMs} ms`);
     await sleep(20);
