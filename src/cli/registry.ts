@@ -15,6 +15,7 @@ import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
+import { firecrackerCommand } from './commands/firecracker.js';
 
 export const commands: readonly Command[] = [
   runCommand,
@@ -29,6 +30,8 @@ export const commands: readonly Command[] = [
   statCommand,
   topCommand,
   perfCommand,
+  // Firecracker's command line and HTTP API, for Firecracker tooling:
+  firecrackerCommand,
 ];
 
 /** The command called `name`, or undefined. */

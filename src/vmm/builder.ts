@@ -28,7 +28,7 @@ import { Pvpanic, PVPANIC_PORT, pvpanicAml } from '../devices/legacy/pvpanic.js'
 import type { HostCompat } from './compat/index.js';
 import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
 import type { ConsoleInputSink } from '../devices/legacy/console.js';
-import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
+import { attachLegacyDevices, type ConsoleIo, type LegacyDevices } from './legacy.js';
 import { nicSpecs } from './net.js';
 import { EXEC_PORT_NAMES, ExecStreams } from './exec-streams.js';
 
@@ -79,10 +79,10 @@ export class VmParts {
 }
 
 /** Builds every part of the VM `config` describes; on failure releases what it built and throws. */
-export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents): Promise<VmParts> {
+export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, consoleIo?: ConsoleIo): Promise<VmParts> {
   const parts = new VmParts();
   try {
-    buildCore(parts, config, compat, events);
+    buildCore(parts, config, compat, events, consoleIo);
     await attachVirtio(parts, config, events);
     return parts;
   } catch (err) {
@@ -92,7 +92,7 @@ export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEv
 }
 
 /** KVM, RAM, vCPUs, the loaded guest, firmware tables and the platform devices. */
-function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents): void {
+function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, consoleIo: ConsoleIo | undefined): void {
   const kvm = (parts.kvm = Kvm.open());
   const limits = kvm.vcpuLimits();
   if (cfg.cpus > limits.max) throw new TkvmError('ERR_TOO_MANY_VCPUS', `--cpus ${cfg.cpus} is more than this host's KVM allows (${limits.max})`, 2);
@@ -144,6 +144,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     debugExit: cfg.debugExit ?? false,
     serialInput: cfg.console !== 'virtio' && !cfg.execStreams,
     ...(cfg.execStreams ? { consoleOutput: process.stderr } : {}),
+    consoleIo,
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),

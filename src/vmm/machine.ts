@@ -22,6 +22,7 @@ import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
+import type { ConsoleIo } from './legacy.js';
 
 /** How long exit waits for the guest command's last output to be written (a reader that stopped reading). */
 const EXEC_DRAIN_TIMEOUT_MS = 10_000;
@@ -31,6 +32,14 @@ export interface MachineResult {
   reason: string;
   /** The guest ended the way it meant to (power off, debug-exit, its command's status), not by an error. */
   clean: boolean;
+}
+
+/** How a Machine meets its host process; the defaults are `tkvm run`'s. */
+export interface MachineOptions {
+  /** The guest console's streams (default: stdin and stdout with Ctrl-A escapes). */
+  consoleIo?: ConsoleIo | undefined;
+  /** SIGINT, SIGTERM and SIGHUP end the VM (default true); a library embedding the VMM leaves its host's signals alone. */
+  handleSignals?: boolean;
 }
 
 export class Machine implements VmController {
@@ -61,8 +70,11 @@ export class Machine implements VmController {
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
   readonly compat: HostCompat;
 
-  constructor(config: VmConfig) {
+  readonly #options: MachineOptions;
+
+  constructor(config: VmConfig, options: MachineOptions = {}) {
     this.config = config;
+    this.#options = options;
     this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -70,9 +82,10 @@ export class Machine implements VmController {
   /**
    * Builds everything and starts the vCPUs; resolves with how the VM ended.
    * vCPU threads are spawned first so their start-up overlaps the rest;
-   * `prepare` (e.g. claiming the control socket) runs before the VM is built.
+   * `prepare` (e.g. claiming the control socket) runs before the VM is built;
+   * `started` is called once the vCPUs run (a build error throws before it).
    */
-  async run(prepare?: () => Promise<void>): Promise<MachineResult> {
+  async run(prepare?: () => Promise<void>, started?: () => void): Promise<MachineResult> {
     installKickHandler();
     for (let i = 0; i < this.config.cpus; i++) {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
@@ -84,7 +97,7 @@ export class Machine implements VmController {
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
-      });
+      }, this.#options.consoleIo);
       // Operator log lines share the terminal with a raw-mode console: they need CR LF.
       log.setRawTerminal(this.#parts.legacy?.console.rawMode ?? false);
       mark('built');
@@ -92,9 +105,10 @@ export class Machine implements VmController {
       await this.#teardown();
       throw err;
     }
-    this.#watchSignals();
+    if (this.#options.handleSignals ?? true) this.#watchSignals();
     this.#start();
     mark('started');
+    started?.();
     const result = await this.#result;
     await this.#teardown();
     return result;
@@ -224,6 +238,11 @@ export class Machine implements VmController {
       this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop after the grace period');
     }, graceMs);
     timer.unref();
+  }
+
+  /** Presses Ctrl-Alt-Del on the i8042 keyboard once (Firecracker's SendCtrlAltDel); the guest decides what follows. */
+  pressCtrlAltDel(): void {
+    this.#parts.legacy?.i8042.pressCtrlAltDel();
   }
 
   /** Parks every vCPU outside KVM_RUN; idempotent. */
