@@ -41,6 +41,8 @@ export interface VmEvents {
   shutdown(status: number, reason: string, clean?: boolean): void;
   /** The default guest's init reported its command's status (TKVM_EXIT_STATUS). */
   guestExitStatus(status: number): void;
+  /** A chunk of guest console output, as the terminal got it (the control socket's `console` clients). */
+  consoleOutput?(chunk: Uint8Array): void;
 }
 
 /**
@@ -139,6 +141,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     debugExit: cfg.debugExit ?? false,
     serialInput: cfg.console !== 'virtio',
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
+    ...(events.consoleOutput ? { onConsoleOutput: (chunk: Uint8Array) => events.consoleOutput?.(chunk) } : {}),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),
       onExitStatus: (status) => events.guestExitStatus(status),

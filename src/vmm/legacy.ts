@@ -23,6 +23,8 @@ export interface LegacyOptions {
   guestProtocol: GuestProtocolEvents | null;
   /** Feed terminal input to the UART (default true); false when another console device will take it. */
   serialInput?: boolean;
+  /** Every chunk of console output as the terminal gets it (for the control socket's console clients). */
+  onConsoleOutput?: (chunk: Uint8Array) => void;
 }
 
 export interface LegacyDevices {
@@ -47,7 +49,10 @@ function irqLine(vm: Vm, gsi: number): (level: boolean) => void {
 }
 
 export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: LegacyOptions): LegacyDevices {
-  const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
+  const console = new SerialConsole({
+    onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)'),
+    ...(opts.onConsoleOutput ? { onOutputChunk: opts.onConsoleOutput } : {}),
+  });
   // Every console the guest writes to passes through one tap of its own (the kit's init may use ttyS0 or hvc0).
   const taps: GuestProtocolTap[] = [];
   const guestOutput = (): ((byte: number) => void) => {
