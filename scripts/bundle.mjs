@@ -25,6 +25,7 @@ await build({
   platform: 'node',
   target: 'node20',
   // Ink loads react-devtools-core only with DEV=true; it is not a dependency.
-  external: ['koffi', 'react-devtools-core'],
+  // ws (tkvm web) is CommonJS that requires Node built-ins, which an ESM bundle cannot; it loads from node_modules.
+  external: ['koffi', 'react-devtools-core', 'ws'],
   logLevel: 'warning',
 });
