@@ -28,6 +28,7 @@ function assetFiles(moduleUrl: string): Record<string, { file: string; contentTy
     '/app.js': { file: join(web, 'app.js'), contentType: js },
     '/charts.js': { file: join(web, 'charts.js'), contentType: js },
     '/style.css': { file: join(web, 'style.css'), contentType: 'text/css; charset=utf-8' },
+    '/favicon.svg': { file: join(web, 'favicon.svg'), contentType: 'image/svg+xml' },
     '/xterm/xterm.mjs': { file: join(xterm, 'lib/xterm.mjs'), contentType: js },
     '/xterm/xterm.css': { file: join(xterm, 'css/xterm.css'), contentType: 'text/css; charset=utf-8' },
   };
