@@ -6,6 +6,7 @@
 import type { Command } from './command.js';
 import { runCommand } from './commands/run.js';
 import { setupCommand } from './commands/setup.js';
+import { sandboxCommandDefinition } from './commands/sandbox.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
 import { pauseCommand } from './commands/pause.js';
@@ -15,9 +16,11 @@ import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
 import { webCommand } from './commands/web.js';
+import { firecrackerCommand } from './commands/firecracker.js';
 
 export const commands: readonly Command[] = [
   runCommand,
+  sandboxCommandDefinition,
   setupCommand,
   // Management of running VMs, through their control sockets:
   listCommand,
@@ -29,6 +32,8 @@ export const commands: readonly Command[] = [
   topCommand,
   perfCommand,
   webCommand,
+  // Firecracker's command line and HTTP API, for Firecracker tooling:
+  firecrackerCommand,
 ];
 
 /** The command called `name`, or undefined. */

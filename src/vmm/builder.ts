@@ -28,8 +28,9 @@ import { Pvpanic, PVPANIC_PORT, pvpanicAml } from '../devices/legacy/pvpanic.js'
 import type { HostCompat } from './compat/index.js';
 import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
 import type { ConsoleInputSink } from '../devices/legacy/console.js';
-import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
+import { attachLegacyDevices, type ConsoleIo, type LegacyDevices } from './legacy.js';
 import { nicSpecs } from './net.js';
+import { EXEC_PORT_NAMES, ExecStreams } from './exec-streams.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
 const TSS_ADDR = 0xfffb_d000;
@@ -42,7 +43,7 @@ export interface VmEvents {
   /** The default guest's init reported its command's status (TKVM_EXIT_STATUS). */
   guestExitStatus(status: number): void;
   /** A chunk of guest console output, as the terminal got it (the control socket's `console` clients). */
-  consoleOutput?(chunk: Uint8Array): void;
+  consoleChunk?(chunk: Uint8Array): void;
 }
 
 /**
@@ -57,9 +58,13 @@ export class VmParts {
   vcpus: Vcpu[] = [];
   legacy: LegacyDevices | undefined;
   pci: PciDevices | undefined;
+  /** The guest command's streams (VmConfig.execStreams); finish them before release. */
+  execStreams: ExecStreams | undefined;
 
   /** Stops the device threads and closes everything, in reverse order of construction; the vCPU threads must have stopped. */
   async release(): Promise<void> {
+    this.execStreams?.close();
+    this.execStreams = undefined;
     await this.pci?.close();
     this.pci = undefined;
     this.legacy?.close();
@@ -76,11 +81,11 @@ export class VmParts {
 }
 
 /** Builds every part of the VM `config` describes; on failure releases what it built and throws. */
-export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents): Promise<VmParts> {
+export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, consoleIo?: ConsoleIo): Promise<VmParts> {
   const parts = new VmParts();
   try {
-    buildCore(parts, config, compat, events);
-    await attachVirtio(parts, config);
+    buildCore(parts, config, compat, events, consoleIo);
+    await attachVirtio(parts, config, events);
     return parts;
   } catch (err) {
     await parts.release();
@@ -89,7 +94,7 @@ export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEv
 }
 
 /** KVM, RAM, vCPUs, the loaded guest, firmware tables and the platform devices. */
-function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents): void {
+function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, consoleIo: ConsoleIo | undefined): void {
   const kvm = (parts.kvm = Kvm.open());
   const limits = kvm.vcpuLimits();
   if (cfg.cpus > limits.max) throw new TkvmError('ERR_TOO_MANY_VCPUS', `--cpus ${cfg.cpus} is more than this host's KVM allows (${limits.max})`, 2);
@@ -139,9 +144,11 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     memBytes: cfg.memBytes,
     testDevices: cfg.testDevices ?? false,
     debugExit: cfg.debugExit ?? false,
-    serialInput: cfg.console !== 'virtio',
+    serialInput: cfg.console !== 'virtio' && !cfg.execStreams,
+    ...(cfg.execStreams ? { consoleOutput: process.stderr } : {}),
+    consoleIo,
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
-    ...(events.consoleOutput ? { onConsoleOutput: (chunk: Uint8Array) => events.consoleOutput?.(chunk) } : {}),
+    ...(events.consoleChunk ? { onConsoleOutput: (chunk: Uint8Array) => events.consoleChunk?.(chunk) } : {}),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),
       onExitStatus: (status) => events.guestExitStatus(status),
@@ -158,7 +165,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
 }
 
 /** One virtio-pci function per configured device, each with its device thread. */
-async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
+async function attachVirtio(parts: VmParts, cfg: VmConfig, events: VmEvents): Promise<void> {
   const pci = parts.pci!;
   const mem = parts.mem!;
   const devices = parts.devices;
@@ -166,14 +173,17 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
     await pci.add({ type: 'blk', path: disk.path, readOnly: disk.readOnly, ...(disk.serial !== undefined ? { serial: disk.serial } : {}) }, mem, devices);
   }
   for (const nic of nicSpecs(cfg.nics ?? [], (m) => log.warn(m))) await pci.add(nic, mem, devices);
+  for (const share of cfg.shares ?? []) await pci.add({ type: '9p', hostPath: share.hostPath, tag: share.tag, readOnly: share.readOnly }, mem, devices);
   if (cfg.rng) await pci.add({ type: 'rng' }, mem, devices);
   if (cfg.console === 'virtio') {
     const legacy = parts.legacy!;
     const output = legacy.guestOutput();
     // Flow control: the device's window is returned once stdout has taken the bytes.
-    const fn = await pci.add({ type: 'console' }, mem, devices, (bytes, sent) => {
-      for (const b of bytes) output(b);
-      legacy.console.whenOutputDrained(sent);
+    const fn = await pci.add({ type: 'console' }, mem, devices, {
+      onOutput: (bytes, sent) => {
+        for (const b of bytes) output(b);
+        legacy.console.whenOutputDrained(sent);
+      },
     });
     // The terminal now types into hvc0; the UART stays for early boot messages.
     const sink: ConsoleInputSink = {
@@ -184,6 +194,16 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
       inputSpace: () => 1 << 16,
       sendBreak: () => false,
     };
-    legacy.console.attach(sink);
+    if (!cfg.execStreams) legacy.console.attach(sink);
+  }
+  // Last, so that adding it moves no other device's PCI slot (vda, eth0 keep their names).
+  if (cfg.execStreams) {
+    const streams = new ExecStreams({
+      input: process.stdin, stdout: process.stdout, stderr: process.stderr,
+      onBrokenPipe: () => events.shutdown(ExitStatus.SIGPIPE, 'the reader of the command\'s stdout went away (broken pipe)'),
+    });
+    const fn = await pci.add({ type: 'console-ports', ports: EXEC_PORT_NAMES }, mem, devices, { onOutput: streams.output, onInputRoom: streams.inputRoom });
+    parts.execStreams = streams;
+    streams.attach(fn.backend);
   }
 }

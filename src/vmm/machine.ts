@@ -23,12 +23,24 @@ import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
+import type { ConsoleIo } from './legacy.js';
+
+/** How long exit waits for the guest command's last output to be written (a reader that stopped reading). */
+const EXEC_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface MachineResult {
   status: number;
   reason: string;
   /** The guest ended the way it meant to (power off, debug-exit, its command's status), not by an error. */
   clean: boolean;
+}
+
+/** How a Machine meets its host process; the defaults are `tkvm run`'s. */
+export interface MachineOptions {
+  /** The guest console's streams (default: stdin and stdout with Ctrl-A escapes). */
+  consoleIo?: ConsoleIo | undefined;
+  /** SIGINT, SIGTERM and SIGHUP end the VM (default true); a library embedding the VMM leaves its host's signals alone. */
+  handleSignals?: boolean;
 }
 
 export class Machine implements VmController {
@@ -59,8 +71,11 @@ export class Machine implements VmController {
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
   readonly compat: HostCompat;
 
-  constructor(config: VmConfig) {
+  readonly #options: MachineOptions;
+
+  constructor(config: VmConfig, options: MachineOptions = {}) {
     this.config = config;
+    this.#options = options;
     this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -68,9 +83,10 @@ export class Machine implements VmController {
   /**
    * Builds everything and starts the vCPUs; resolves with how the VM ended.
    * vCPU threads are spawned first so their start-up overlaps the rest;
-   * `prepare` (e.g. claiming the control socket) runs before the VM is built.
+   * `prepare` (e.g. claiming the control socket) runs before the VM is built;
+   * `started` is called once the vCPUs run (a build error throws before it).
    */
-  async run(prepare?: () => Promise<void>): Promise<MachineResult> {
+  async run(prepare?: () => Promise<void>, started?: () => void): Promise<MachineResult> {
     installKickHandler();
     for (let i = 0; i < this.config.cpus; i++) {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
@@ -82,8 +98,8 @@ export class Machine implements VmController {
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
-        consoleOutput: (chunk) => this.#console.publish(chunk),
-      });
+        consoleChunk: (chunk) => this.#console.publish(chunk),
+      }, this.#options.consoleIo);
       // Operator log lines share the terminal with a raw-mode console: they need CR LF.
       log.setRawTerminal(this.#parts.legacy?.console.rawMode ?? false);
       mark('built');
@@ -91,9 +107,10 @@ export class Machine implements VmController {
       await this.#teardown();
       throw err;
     }
-    this.#watchSignals();
+    if (this.#options.handleSignals ?? true) this.#watchSignals();
     this.#start();
     mark('started');
+    started?.();
     const result = await this.#result;
     await this.#teardown();
     return result;
@@ -171,6 +188,11 @@ export class Machine implements VmController {
     this.#mailbox?.close();
     await Promise.all(this.#threads.map((t) => t.stop()));
     this.#mailbox?.close(); // answer anything a vCPU sent while stopping
+    // The guest command's output still in the rings reaches stdout and stderr before tkvm exits.
+    const streams = this.#parts.execStreams;
+    if (streams && !(await streams.finish(EXEC_DRAIN_TIMEOUT_MS))) {
+      log.warn(`the guest command's output could not be drained within ${EXEC_DRAIN_TIMEOUT_MS / 1000} s; some of it may be lost`);
+    }
     await this.#parts.release();
     log.setRawTerminal(false);
     removeKickHandler();
@@ -218,6 +240,11 @@ export class Machine implements VmController {
       this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop after the grace period');
     }, graceMs);
     timer.unref();
+  }
+
+  /** Presses Ctrl-Alt-Del on the i8042 keyboard once (Firecracker's SendCtrlAltDel); the guest decides what follows. */
+  pressCtrlAltDel(): void {
+    this.#parts.legacy?.i8042.pressCtrlAltDel();
   }
 
   /** Parks every vCPU outside KVM_RUN; idempotent. */
