@@ -69,7 +69,9 @@ test('tkvm runs the guest in every mode', { skip: skipKvm }, async () => {
   for (const mode of ['seqread', 'seqwrite', 'randread'] as const) {
     const passes = await runTkvm(cli, guest, image, spec({ mode, blockBytes: mode === 'randread' ? 4096 : 65536 }), 120_000);
     assert.deepEqual(passes.map((p) => p.pass), [1, 2]);
-    assert.ok(passes.every((p) => p.wallNs > 0 && p.tscTicks > 0 && p.kicks >= 1), JSON.stringify(passes));
+    // wallNs comes from the host's stamps of the begin/end lines; a pass of a few ms can arrive
+    // in one read, and then both stamps are equal. The guest's TSC count always moves.
+    assert.ok(passes.every((p) => p.wallNs >= 0 && p.tscTicks > 0 && p.kicks >= 1), JSON.stringify(passes));
   }
 });
 

@@ -234,7 +234,9 @@ test('real permission errors: no access to /dev/net/tun, and root without CAP_NE
   if (!requireNetns(t)) return;
   const ns = TestNetns.create();
   try {
-    ns.ip('tuntap', 'add', 'dev', TAP, 'mode', 'tap');
+    // Owned by root: anyone who can open /dev/net/tun may attach to a TAP with no owner
+    // (drivers/net/tun.c, tun_not_capable), and /dev/net/tun is 0666 on some hosts.
+    ns.ip('tuntap', 'add', 'dev', TAP, 'mode', 'tap', 'user', '0');
     ns.enter();
     // nobody (65534) cannot open /dev/net/tun (mode 0600 here; on hosts where it is 0666 the TUNSETIFF below fails instead).
     const asNobody = openInChild({}, { uid: 65534, gid: 65534 });
