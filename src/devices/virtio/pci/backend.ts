@@ -9,7 +9,7 @@ import type { GuestMemory } from '../../../memory/guest-memory.js';
 import { writeEventFd } from '../../pci/eventfd.js';
 import type { EventFdWriter } from '../../pci/msix-state.js';
 import type { VirtioDevice } from '../device.js';
-import { SplitQueue } from '../queue/split.js';
+import { SplitQueue, type SplitQueueState } from '../queue/split.js';
 import { hasFeature, VirtioFeature } from '../types.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller } from './interrupts.js';
 
@@ -27,6 +27,8 @@ export interface VirtioActivation {
   /** Per queue index: its setup if the driver enabled it, else null. */
   queues: Array<QueueSetup | null>;
   interrupts: VirtioInterruptInit;
+  /** Restore from a snapshot: where each enabled queue's rings stood (absent: all at 0). */
+  queueStates?: Array<SplitQueueState | null>;
 }
 
 /** Events a backend reports to its transport (any time after activation). */
@@ -53,6 +55,13 @@ export interface VirtioPciBackend {
   reset(): void;
   /** Releases the device (files, threads). */
   close(): Promise<void>;
+  /**
+   * Snapshot: stops serving the queues and touching guest memory, and
+   * reports where each queue's rings stand; `release` serves again.
+   * Absent: the backend cannot be snapshotted.
+   */
+  quiesce?(): Promise<Array<SplitQueueState | null>>;
+  release?(): void;
 }
 
 /** The SplitQueue options a negotiated feature set implies. */
@@ -69,7 +78,7 @@ export function buildQueues(memory: GuestMemory, activation: VirtioActivation, o
   return activation.queues.map((setup, index) => {
     if (!setup) return null;
     try {
-      return new SplitQueue(memory, { ...setup, ...flags });
+      return new SplitQueue(memory, { ...setup, ...flags }, activation.queueStates?.[index] ?? undefined);
     } catch (err) {
       onError(`queue ${index}: ${(err as Error).message}`);
       return null;
