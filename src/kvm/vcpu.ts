@@ -151,6 +151,11 @@ export class Vcpu {
     }
   }
 
+  /** Writes MSRs in order until KVM refuses one; returns how many it took. */
+  trySetMsrs(entries: readonly MsrEntry[]): number {
+    return sys.ioctlBuf(this.fd, ioc.KVM_SET_MSRS, encodeMsrs(entries), 'KVM_SET_MSRS');
+  }
+
   setCpuid(entries: readonly CpuidEntry[]): void {
     sys.ioctlBuf(this.fd, ioc.KVM_SET_CPUID2, encodeCpuid(entries), 'KVM_SET_CPUID2');
   }

@@ -22,6 +22,9 @@ import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
+import { findPackage } from '../util/package-root.js';
+import { takeSnapshot, type SnapshotSummary } from './snapshot/snapshot.js';
+import { applySnapshot, type LoadedSnapshot } from './snapshot/restore.js';
 
 export interface MachineResult {
   status: number;
@@ -58,8 +61,12 @@ export class Machine implements VmController {
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
   readonly compat: HostCompat;
 
-  constructor(config: VmConfig) {
+  /** The snapshot this VM starts from instead of booting (tkvm run --restore). */
+  readonly #restore: LoadedSnapshot | undefined;
+
+  constructor(config: VmConfig, opts: { restore?: LoadedSnapshot } = {}) {
     this.config = config;
+    this.#restore = opts.restore;
     this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -78,10 +85,15 @@ export class Machine implements VmController {
       mark('threads-spawned');
       await prepare?.(); // overlaps the vCPU threads' start-up
       mark('prepared');
+      const restore = this.#restore;
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
-      });
+      }, restore ? { memoryFd: restore.memoryFd } : undefined);
+      if (restore) {
+        applySnapshot(this.#parts, restore);
+        mark('restored');
+      }
       // Operator log lines share the terminal with a raw-mode console: they need CR LF.
       log.setRawTerminal(this.#parts.legacy?.console.rawMode ?? false);
       mark('built');
@@ -268,7 +280,29 @@ export class Machine implements VmController {
     }
   }
 
-  #whilePaused<T>(fn: () => T): Promise<T> {
+  #snapshotting = false;
+
+  /**
+   * Writes a snapshot of this VM to `dir` (docs/snapshot.md) with every
+   * vCPU parked, then lets it run on (`resume`) or ends it (`stop`). A VM
+   * the operator paused stays paused with `resume`.
+   */
+  async snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotSummary> {
+    if (this.#snapshotting) throw new TkvmError('ERR_SNAPSHOT_BUSY', `VM ${this.name} is already being snapshotted`);
+    if (this.#ending) throw new TkvmError('ERR_VM_NOT_RUNNING', `VM ${this.name} is stopping`);
+    this.#snapshotting = true;
+    try {
+      // To stop, the pause is the operator's: the guest never runs again after the snapshot.
+      if (after === 'stop') await this.#pause.pause();
+      const summary = await this.#whilePaused(() => takeSnapshot(this.#parts, this.config, dir, findPackage().version));
+      if (after === 'stop') this.shutdown(ExitStatus.POWEROFF, `stopped after a snapshot to ${dir}`, true);
+      return summary;
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  #whilePaused<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.#pause.whileParked(fn);
   }
 }
