@@ -14,6 +14,7 @@ import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
+import { snapshotCommand } from './commands/snapshot.js';
 
 export const commands: readonly Command[] = [
   runCommand,
@@ -27,6 +28,7 @@ export const commands: readonly Command[] = [
   statCommand,
   topCommand,
   perfCommand,
+  snapshotCommand,
 ];
 
 /** The command called `name`, or undefined. */

@@ -189,6 +189,13 @@ function validateResult<C extends CommandName>(cmd: C, result: unknown): Command
       }
       return result as CommandResults[C];
     }
+    case 'snapshot': {
+      const r = result as Record<string, unknown> | null;
+      if (typeof r !== 'object' || r === null || typeof r.dir !== 'string') malformed();
+      for (const key of ['stateBytes', 'memoryBytes', 'touchedPages', 'dataPages']) if (!Number.isSafeInteger((r as Record<string, unknown>)[key])) malformed();
+      if (typeof (r as Record<string, unknown>).elapsedMs !== 'number') malformed();
+      return result as CommandResults[C];
+    }
     default:
       return null as CommandResults[C];
   }

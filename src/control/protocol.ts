@@ -4,7 +4,7 @@
  * protocol version. Parsing is strict: a message with an unknown field, a
  * wrong type or a bad value is refused with a stable error code.
  */
-import type { ProfileResult, VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
+import type { ProfileResult, SnapshotResult, VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -14,7 +14,7 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Largest response line a client accepts, newline excluded. */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf'] as const;
+export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf', 'snapshot'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Arguments of each command. */
@@ -29,6 +29,7 @@ export interface CommandArgs {
   nmi: { cpu: number };
   sysrq: { key: string };
   perf: { durationMs: number; frequencyHz: number };
+  snapshot: { dir: string; after: 'resume' | 'stop' };
 }
 
 /** Result of each command. */
@@ -43,6 +44,7 @@ export interface CommandResults {
   nmi: null;
   sysrq: null;
   perf: ProfileResult;
+  snapshot: SnapshotResult;
 }
 
 /** A validated request; narrowing on `cmd` narrows `args`. */
@@ -170,6 +172,9 @@ export const MAX_PERF_CALL_MS = 30_000;
 /** Highest sampling rate `perf` accepts. */
 export const MAX_PERF_HZ = 1000;
 
+/** Longest snapshot directory `snapshot` accepts (PATH_MAX). */
+export const MAX_SNAPSHOT_DIR_LENGTH = 4096;
+
 /** Highest vCPU index accepted in `nmi` (KVM_MAX_VCPUS is at most 4096). */
 export const MAX_VCPU_INDEX = 4095;
 
@@ -205,6 +210,15 @@ function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: numbe
         throw new ProtocolError(ErrorCodes.BAD_ARGS, `"frequencyHz" must be an integer between 1 and ${MAX_PERF_HZ}`, id);
       }
       return { durationMs, frequencyHz };
+    }
+    case 'snapshot': {
+      checkKeys(args, ['dir', 'after'], id);
+      const { dir, after } = args;
+      if (typeof dir !== 'string' || !dir.startsWith('/') || dir.length > MAX_SNAPSHOT_DIR_LENGTH || dir.includes('\0')) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"dir" must be an absolute path of at most ${MAX_SNAPSHOT_DIR_LENGTH} characters`, id);
+      }
+      if (after !== 'resume' && after !== 'stop') throw new ProtocolError(ErrorCodes.BAD_ARGS, '"after" must be "resume" or "stop"', id);
+      return { dir, after };
     }
     default:
       checkKeys(args, [], id);

@@ -79,6 +79,17 @@ export interface ProfileResult {
   samples: ProfileSample[];
 }
 
+/** What `snapshot` reports (docs/snapshot.md). */
+export interface SnapshotResult {
+  dir: string;
+  stateBytes: number;
+  /** Guest RAM, pages the host had mapped, and pages written (not all zero). */
+  memoryBytes: number;
+  touchedPages: number;
+  dataPages: number;
+  elapsedMs: number;
+}
+
 export interface VmController {
   info(): VmInfo;
   /** Graceful: ask the guest to power off. force: stop at once. */
@@ -92,4 +103,6 @@ export interface VmController {
   sendSysrq(key: string): Promise<void>;
   /** Samples every vCPU's RIP at `frequencyHz` for `durationMs` (tkvm perf). */
   profile(durationMs: number, frequencyHz: number): Promise<ProfileResult>;
+  /** Writes a snapshot to `dir` with the vCPUs parked, then resumes or stops the VM. */
+  snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult>;
 }

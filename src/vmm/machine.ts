@@ -17,13 +17,13 @@ import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import { VmPause } from './pause.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import type { ProfileResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import type { ProfileResult, SnapshotResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
 import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
 import { findPackage } from '../util/package-root.js';
-import { takeSnapshot, type SnapshotSummary } from './snapshot/snapshot.js';
+import { takeSnapshot } from './snapshot/snapshot.js';
 import { applySnapshot, type LoadedSnapshot } from './snapshot/restore.js';
 
 export interface MachineResult {
@@ -287,7 +287,7 @@ export class Machine implements VmController {
    * vCPU parked, then lets it run on (`resume`) or ends it (`stop`). A VM
    * the operator paused stays paused with `resume`.
    */
-  async snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotSummary> {
+  async snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult> {
     if (this.#snapshotting) throw new TkvmError('ERR_SNAPSHOT_BUSY', `VM ${this.name} is already being snapshotted`);
     if (this.#ending) throw new TkvmError('ERR_VM_NOT_RUNNING', `VM ${this.name} is stopping`);
     this.#snapshotting = true;
@@ -296,7 +296,12 @@ export class Machine implements VmController {
       if (after === 'stop') await this.#pause.pause();
       const summary = await this.#whilePaused(() => takeSnapshot(this.#parts, this.config, dir, findPackage().version));
       if (after === 'stop') this.shutdown(ExitStatus.POWEROFF, `stopped after a snapshot to ${dir}`, true);
-      return summary;
+      const { memory } = summary;
+      log.info(`snapshot of ${this.name} in ${dir}: ${memory.dataPages} of ${memory.touchedPages} touched pages written, ${summary.elapsedMs.toFixed(0)} ms`);
+      return {
+        dir: summary.dir, stateBytes: summary.stateBytes, memoryBytes: memory.totalBytes,
+        touchedPages: memory.touchedPages, dataPages: memory.dataPages, elapsedMs: summary.elapsedMs,
+      };
     } finally {
       this.#snapshotting = false;
     }
