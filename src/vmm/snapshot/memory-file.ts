@@ -41,11 +41,10 @@ export function writeMemoryFile(memory: GuestMemory, path: string): MemoryFileSt
   const fd = openSync(path, 'w', 0o600);
   let touchedPages = 0;
   let dataPages = 0;
-  let usedPagemap = true;
   try {
     let fileOffset = 0;
     const pagemap = openPagemap();
-    usedPagemap = pagemap !== null;
+    const usedPagemap = pagemap !== null;
     try {
       for (const region of memory.regions()) {
         const pages = region.size / PAGE_SIZE;

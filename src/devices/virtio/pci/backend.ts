@@ -110,6 +110,7 @@ export class LocalVirtioBackend implements VirtioPciBackend {
   readonly #write: EventFdWriter;
   #signaller: VirtioInterruptSignaller | null = null;
   #events: VirtioBackendEvents | null = null;
+  #queues: Array<SplitQueue | null> = [];
 
   constructor(device: VirtioDevice, memory: GuestMemory, options: { writeEventFd?: EventFdWriter } = {}) {
     this.device = device;
@@ -145,6 +146,7 @@ export class LocalVirtioBackend implements VirtioPciBackend {
   activate(activation: VirtioActivation, events: VirtioBackendEvents): void {
     this.#events = events;
     const queues = buildQueues(this.#memory, activation, (m) => events.needsReset(m));
+    this.#queues = queues;
     this.#signaller = new VirtioInterruptSignaller(activation.interrupts, this.#write, () => events.requestIntx());
     this.device.activate(activation.features, queues);
     // Buffers made available before DRIVER_OK (or a kick that came early) are served now.
@@ -160,7 +162,15 @@ export class LocalVirtioBackend implements VirtioPciBackend {
     this.device.reset();
     this.#signaller = null;
     this.#events = null;
+    this.#queues = [];
   }
+
+  /** Served synchronously, so nothing is in flight: the positions are the queues' own. */
+  async quiesce(): Promise<Array<SplitQueueState | null>> {
+    return this.#queues.map((q) => q?.state ?? null);
+  }
+
+  release(): void {}
 
   async close(): Promise<void> {
     this.reset();
