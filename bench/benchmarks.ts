@@ -3,10 +3,11 @@ import { bootBenchmark } from './boot/boot.js';
 import { netBenchmark } from './net/net.js';
 import { syscallBenchmark } from './syscall/syscall.js';
 import { exitCostBenchmark } from './exit-cost/exit-cost.js';
+import { snapshotBenchmark } from './snapshot/snapshot.js';
 import type { Benchmark } from './lib/benchmark.js';
 
 /** Every benchmark `node dist/bench/main.js NAME` knows, by name. */
-export const benchmarks: readonly Benchmark[] = [exitCostBenchmark, blkBenchmark, netBenchmark, bootBenchmark, syscallBenchmark];
+export const benchmarks: readonly Benchmark[] = [exitCostBenchmark, blkBenchmark, netBenchmark, bootBenchmark, syscallBenchmark, snapshotBenchmark];
 
 export function findBenchmark(name: string): Benchmark | undefined {
   return benchmarks.find((benchmark) => benchmark.name === name);

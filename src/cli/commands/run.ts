@@ -14,6 +14,7 @@ import { isValidVmName } from '../../control/paths.js';
 import { parseNics } from '../net-args.js';
 import { resolve as pathResolve } from 'node:path';
 import { readPackageVersion } from '../version.js';
+import { mark } from '../../util/timing.js';
 
 /**
  * Kernel command line when `--cmdline` is not given: the console on the
@@ -314,7 +315,9 @@ export const runCommand: Command = {
 /** Restores a snapshot: everything is checked before the VM is built (docs/snapshot.md). */
 async function runRestore(request: RestoreRequest): Promise<number> {
   const { loadSnapshot } = await import('../../vmm/snapshot/restore.js');
+  mark('restore-start');
   const snapshot = loadSnapshot(request.dir, { tkvmVersion: readPackageVersion() });
+  mark('snapshot-checked');
   const { prespawnVcpuWorkers, prespawnedVcpuWorkersLoaded, releasePrespawnedVcpuWorkers } = await import('../../vmm/vcpu-workers.js');
   prespawnVcpuWorkers(snapshot.config.cpus);
   try {
