@@ -28,9 +28,12 @@ import { debianCloudKernel } from './debian-kernel.js';
 
 export const TARGET_MS = 150;
 
-const USAGE = `usage: node dist/bench/main.js boot [--reps N] [--debian | --no-debian] [--timeout SECONDS]
+const USAGE = `usage: node dist/bench/main.js boot [--reps N] [--kernels A,B,...] [--debian | --no-debian] [--timeout SECONDS]
 
   --reps N         boots of the default guest (default 3); the Debian kernel boots once
+  --kernels LIST   compare these kernels (bzImage or vmlinux) with the kit's initramfs:
+                   each rep boots every kernel once, in turn, so that host load
+                   hits them alike (default: the kit's kernel alone)
   --debian         also boot Debian's cloud kernel (default: only on PVM hosts)
   --no-debian      never boot it
   --timeout S      per boot (default 900)`;
@@ -40,12 +43,15 @@ export interface DefaultGuestBoot {
   kernelMs: number;
   initMs: number;
   startToUserSpaceMs: number;
+  /** CPU time of the whole tkvm process (user + system, every thread) for the run. */
+  cpuMs: number | null;
 }
 
 interface TimingReport {
   startToFirstRunMs: number | null;
   marksMs: Record<string, number>;
   status: number;
+  cpuMs?: number;
 }
 
 /** The tkvmTiming JSON line tkvm prints on stderr with --report-timing. */
@@ -69,6 +75,7 @@ export function defaultGuestPhases(report: TimingReport, wallMs: number): Defaul
     kernelMs: roundTo(init - firstRun, 1),
     initMs: roundTo(Math.max(0, wallMs - init), 1),
     startToUserSpaceMs: roundTo(init, 1),
+    cpuMs: report.cpuMs ?? null,
   };
 }
 
@@ -76,9 +83,11 @@ function cli(): string {
   return path.join(repoRoot(), 'dist/tkvm/main.js');
 }
 
-async function bootDefaultGuest(timeoutMs: number): Promise<DefaultGuestBoot> {
+/** One boot of the default guest, or of `kernel` with `initrd` (the same init). */
+async function bootDefaultGuest(timeoutMs: number, kernel?: { kernel: string; initrd: string }): Promise<DefaultGuestBoot> {
   const started = process.hrtime.bigint();
-  const run = await runWithTimedLines(process.execPath, [cli(), 'run', '--net', 'none', '--exec', 'true', '--report-timing'], timeoutMs);
+  const files = kernel ? ['--kernel', kernel.kernel, '--initrd', kernel.initrd] : [];
+  const run = await runWithTimedLines(process.execPath, [cli(), 'run', ...files, '--net', 'none', '--exec', 'true', '--report-timing'], timeoutMs);
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   check(run, 0, 'default guest');
   const report = parseTimingReport(run.stderr);
@@ -114,7 +123,7 @@ export const bootBenchmark: Benchmark = {
   summary: 'process start to the guest\'s first user-space instruction, per phase',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    const { values } = parseArgs({ args: argv, options: { reps: { type: 'string' }, debian: { type: 'boolean' }, 'no-debian': { type: 'boolean' }, timeout: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ args: argv, options: { reps: { type: 'string' }, kernels: { type: 'string' }, debian: { type: 'boolean' }, 'no-debian': { type: 'boolean' }, timeout: { type: 'string' } }, strict: true });
     const reps = parseCount('--reps', values.reps, 3, 1, 100);
     const timeoutMs = parseCount('--timeout', values.timeout, 900, 1) * 1000;
     const host = hostInfo();
@@ -125,13 +134,32 @@ export const bootBenchmark: Benchmark = {
     const log = (line: string): void => { process.stderr.write(`bench boot: ${line}\n`); };
     const loadStart = loadavg()[0]!;
 
+    const kernels = values.kernels?.split(',').filter((k) => k.length > 0) ?? [];
+    for (const kernel of kernels) if (!existsSync(kernel)) throw new BenchError(`--kernels: ${kernel} does not exist`);
     const boots: DefaultGuestBoot[] = [];
+    const byKernel = new Map<string, DefaultGuestBoot[]>(kernels.map((k) => [k, []]));
     for (let i = 0; i < reps; i++) {
-      log(`default guest, boot ${i + 1}/${reps}`);
-      boots.push(await bootDefaultGuest(timeoutMs));
-      log(`  ${JSON.stringify(boots.at(-1))}`);
+      if (kernels.length === 0) {
+        log(`default guest, boot ${i + 1}/${reps}`);
+        boots.push(await bootDefaultGuest(timeoutMs));
+        log(`  ${JSON.stringify(boots.at(-1))}`);
+      }
+      for (const kernel of kernels) {
+        log(`${kernel}, boot ${i + 1}/${reps}`);
+        const boot = await bootDefaultGuest(timeoutMs, { kernel, initrd: guest.initrd });
+        byKernel.get(kernel)?.push(boot);
+        log(`  ${JSON.stringify(boot)}`);
+      }
     }
-    const med = (key: keyof DefaultGuestBoot): number => roundTo(median(boots.map((b) => b[key])), 1);
+    const medianOf = (list: DefaultGuestBoot[], key: keyof DefaultGuestBoot): number | null => {
+      const values = list.map((b) => b[key]).filter((v): v is number => v !== null);
+      return values.length > 0 ? roundTo(median(values), 1) : null;
+    };
+    const med = (key: keyof DefaultGuestBoot): number | null => medianOf(boots, key);
+    const comparison = kernels.length === 0 ? null : kernels.map((kernel) => {
+      const list = byKernel.get(kernel) ?? [];
+      return { kernel, startToUserSpaceMs: medianOf(list, 'startToUserSpaceMs'), kernelMs: medianOf(list, 'kernelMs'), cpuMs: medianOf(list, 'cpuMs'), reps: list };
+    });
     let debian: Record<string, unknown> | null = null;
     if (withDebian) {
       log('Debian cloud kernel (slow on PVM hosts: its XZ decompressor alone is emulated)');
@@ -139,11 +167,13 @@ export const bootBenchmark: Benchmark = {
     }
     const result = {
       bench: 'boot',
-      defaultGuest: {
+      defaultGuest: kernels.length > 0 ? null : {
         startToUserSpaceMs: med('startToUserSpaceMs'),
+        cpuMs: med('cpuMs'),
         phases: { vmmSetupMs: med('vmmSetupMs'), kernelMs: med('kernelMs'), initMs: med('initMs') },
         reps: boots,
       },
+      kernels: comparison,
       debianCloud: debian,
       target: { startToUserSpaceMs: TARGET_MS, appliesTo: 'hosts with VT-x/AMD-V (not PVM)' },
       host,

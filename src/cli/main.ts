@@ -4,12 +4,19 @@
  * plumbing is in dispatch.ts.
  */
 
+import path from 'node:path';
 import { mark } from '../util/timing.js';
 import { describeFailure, isDebugEnabled, runCli } from './dispatch.js';
 
 mark('cli-loaded');
 
 const debug = isDebugEnabled();
+
+/** Run through a link named `firecracker` (as busybox applets are), tkvm is `tkvm firecracker`. */
+function cliArguments(argv: readonly string[]): string[] {
+  const invokedAs = path.basename(argv[1] ?? '').replace(/\.m?js$/, '');
+  return invokedAs === 'firecracker' ? ['firecracker', ...argv.slice(2)] : argv.slice(2);
+}
 
 /** Errors that escape the command (a failed callback, say) get the same one-line report. */
 function failAsynchronously(error: unknown): void {
@@ -27,7 +34,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const exitCode = await runCli(process.argv.slice(2), {
+const exitCode = await runCli(cliArguments(process.argv), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 }, debug);

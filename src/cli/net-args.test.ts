@@ -22,6 +22,7 @@ test('--net user|tap[=IF] with mac= and dns=, several NICs; ports go to the firs
     { backend: 'user', ports: [], dns: true },
   ]);
   assert.deepEqual(parseNics(['tap'], [], false, usage), [{ backend: 'tap', ifname: undefined, ports: [], dns: true }]);
+  assert.deepEqual(parseNics(['tap=t0,ip=10.0.0.2/24,gw=10.0.0.1'], [], false, usage), [{ backend: 'tap', ifname: 't0', ports: [], dns: true, ip: '10.0.0.2/24', gateway: '10.0.0.1' }]);
   // The implicit NIC takes ports too.
   assert.equal(parseNics([], ['2222:22'], true, usage)[0]!.ports.length, 1);
 });
@@ -35,6 +36,12 @@ test('bad --net and --port values are one-line usage errors', () => {
     [['tap=this-name-is-too-long'], [], /interface name/],
     [['tap,dns=off'], [], /not one of mac=MAC/],
     [['user,bogus'], [], /not one of mac=MAC, dns/],
+    [['user,ip=10.0.0.2/24'], [], /not one of mac=MAC, dns/],
+    [['tap,ip=10.0.0.2'], [], /ip= needs an IPv4 address with a prefix length/],
+    [['tap,ip=10.0.0.256/24'], [], /ip= needs an IPv4 address/],
+    [['tap,ip=10.0.0.2/33'], [], /ip= needs an IPv4 address/],
+    [['tap,ip=10.0.0.2/24,gw=10.0.0'], [], /gw= needs an IPv4 address/],
+    [['tap,gw=10.0.0.1'], [], /gw= needs ip= too/],
     [[], ['80:80'], /needs a user-mode NIC/],
     [['tap'], ['80:80'], /needs a user-mode NIC/],
   ];

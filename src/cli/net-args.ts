@@ -35,7 +35,11 @@ export function parseNics(nets: readonly string[], ports: readonly string[], def
   return nics;
 }
 
-/** `user[,mac=M][,dns=on|off]` or `tap[=IFNAME][,mac=M]`. */
+function isIpv4(text: string): boolean {
+  return /^(\d{1,3}\.){3}\d{1,3}$/.test(text) && text.split('.').every((o) => Number(o) <= 255);
+}
+
+/** `user[,mac=M][,dns=on|off]` or `tap[=IFNAME][,mac=M][,ip=A.B.C.D/N[,gw=A.B.C.D]]`. */
 export function parseNet(text: string, usage: UsageErrorFactory): NicConfig {
   const [kind, ...options] = text.split(',');
   let nic: NicConfig;
@@ -53,8 +57,21 @@ export function parseNet(text: string, usage: UsageErrorFactory): NicConfig {
       nic.mac = mac.toLowerCase();
     } else if (nic.backend === 'user' && (option === 'dns=on' || option === 'dns=off')) {
       nic.dns = option === 'dns=on';
-    } else throw usage(`--net option ${quoteForMessage(option)} is not one of mac=MAC${nic.backend === 'user' ? ', dns=on|off' : ''}`);
+    } else if (nic.backend === 'tap' && option.startsWith('ip=')) {
+      const [address, prefix, ...rest] = option.slice(3).split('/');
+      const bits = prefix !== undefined && /^\d{1,2}$/.test(prefix) ? Number(prefix) : NaN;
+      if (!isIpv4(address ?? '') || !(bits >= 1 && bits <= 32) || rest.length > 0) throw usage(`--net ip= needs an IPv4 address with a prefix length like 10.0.0.2/24, got ${quoteForMessage(option.slice(3))}`);
+      nic.ip = `${address}/${bits}`;
+    } else if (nic.backend === 'tap' && option.startsWith('gw=')) {
+      const gateway = option.slice(3);
+      if (!isIpv4(gateway)) throw usage(`--net gw= needs an IPv4 address, got ${quoteForMessage(gateway)}`);
+      nic.gateway = gateway;
+    } else {
+      const allowed = nic.backend === 'user' ? 'mac=MAC, dns=on|off' : 'mac=MAC, ip=ADDR/PREFIX, gw=ADDR';
+      throw usage(`--net option ${quoteForMessage(option)} is not one of ${allowed}`);
+    }
   }
+  if (nic.gateway !== undefined && nic.ip === undefined) throw usage('--net gw= needs ip= too');
   return nic;
 }
 

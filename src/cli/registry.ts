@@ -6,6 +6,7 @@
 import type { Command } from './command.js';
 import { runCommand } from './commands/run.js';
 import { setupCommand } from './commands/setup.js';
+import { sandboxCommandDefinition } from './commands/sandbox.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
 import { pauseCommand } from './commands/pause.js';
@@ -14,10 +15,12 @@ import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
+import { firecrackerCommand } from './commands/firecracker.js';
 import { snapshotCommand } from './commands/snapshot.js';
 
 export const commands: readonly Command[] = [
   runCommand,
+  sandboxCommandDefinition,
   setupCommand,
   // Management of running VMs, through their control sockets:
   listCommand,
@@ -28,6 +31,8 @@ export const commands: readonly Command[] = [
   statCommand,
   topCommand,
   perfCommand,
+  // Firecracker's command line and HTTP API, for Firecracker tooling:
+  firecrackerCommand,
   snapshotCommand,
 ];
 

@@ -17,8 +17,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 
 /**
  * Version of the build recipe in src/guest: bump it whenever a change
@@ -30,12 +29,7 @@ export const GUEST_BUILDER_VERSION = 2;
 /** Length of the hex key in directory names (80 bits). */
 const KEY_HEX_DIGITS = 20;
 
-/** `$XDG_CACHE_HOME/tkvm` when that is an absolute path, else `~/.cache/tkvm` (XDG Base Directory spec). */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env['XDG_CACHE_HOME'];
-  const base = xdg !== undefined && xdg !== '' && isAbsolute(xdg) ? xdg : join(env['HOME'] || homedir(), '.cache');
-  return join(base, 'tkvm');
-}
+export { cacheRoot } from '../util/cache-root.js';
 
 export interface NamedContent {
   name: string;

@@ -29,6 +29,8 @@ export const REQUIRED_PACKAGES: readonly string[] = [
   'xz-utils',
   'lz4',
   'patch',
+  // tkvm's own passt (scripts/build-passt.sh) downloads its source with curl; Debian's passt stays as the fallback.
+  'curl',
   'passt',
 ];
 

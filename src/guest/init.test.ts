@@ -22,7 +22,7 @@ interface Sandbox {
   dir: string;
   console: string;
   calls: string;
-  run(shell: string[], functionCall: string[]): { status: number | null; stdout: string; stderr: string };
+  run(shell: string[], functionCall: string[], env?: Record<string, string>): { status: number | null; stdout: string; stderr: string };
   cleanup(): void;
 }
 
@@ -39,12 +39,12 @@ function sandbox(): Sandbox {
     dir,
     console: join(dir, 'console'),
     calls,
-    run(shell, functionCall) {
+    run(shell, functionCall, env = {}) {
       const result = spawnSync(shell[0]!, [...shell.slice(1), '-c', '. "$1"; shift; "$@"', 'sh', INIT, ...functionCall], {
         cwd: dir,
         encoding: 'utf8',
         timeout: 10_000,
-        env: { PATH: `${fakeBin}:/usr/bin:/bin`, HOME: dir, TKVM_INIT_LIBRARY_ONLY: '1', LC_ALL: 'C' },
+        env: { PATH: `${fakeBin}:/usr/bin:/bin`, HOME: dir, TKVM_INIT_LIBRARY_ONLY: '1', LC_ALL: 'C', ...env },
       });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     },
@@ -53,6 +53,8 @@ function sandbox(): Sandbox {
 }
 
 const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+
+const STATIC_CMDLINE = 'console=ttyS0 * tkvm.ip=eth0,10.0.0.2/24,10.0.0.1 tkvm.ip=eth1,10.1.0.2/16 tkvm.ip=bogus quiet';
 
 for (const shell of SHELLS) {
   test(`${shell.name}: sourcing init only defines functions and prints the start marker first`, () => {
@@ -77,6 +79,17 @@ for (const shell of SHELLS) {
       const absent = box.run(shell.argv, ['tkvm_exec_arg', 'console=ttyS0 tkvm.execute=x notkvm.exec=y']);
       assert.equal(absent.status, 1);
       assert.equal(absent.stdout, 'TKVM_INIT_START\n');
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  test(`${shell.name}: tkvm_static_ips reads the tkvm.ip= words of a command line`, () => {
+    const box = sandbox();
+    try {
+      const parsed = box.run(shell.argv, ['tkvm_static_ips', STATIC_CMDLINE]);
+      assert.equal(parsed.status, 0, parsed.stderr);
+      assert.equal(parsed.stdout, 'TKVM_INIT_START\neth0 10.0.0.2/24 10.0.0.1\neth1 10.1.0.2/16 \n');
     } finally {
       box.cleanup();
     }
@@ -114,4 +127,64 @@ for (const shell of SHELLS) {
       box.cleanup();
     }
   });
+
+  test(`${shell.name}: tkvm_run_exec puts the command on the tkvm.std* ports, found by name, byte for byte`, () => {
+    const box = sandbox();
+    try {
+      // A fake /sys/class/virtio-ports and /dev: a plain console port without a name, and the three named ones.
+      const cls = join(box.dir, 'class');
+      const dev = join(box.dir, 'dev');
+      mkdirSync(dev);
+      mkdirSync(join(cls, 'vport0p0'), { recursive: true });
+      for (const [port, name] of [['vport3p0', 'tkvm.stdin'], ['vport3p1', 'tkvm.stdout'], ['vport3p2', 'tkvm.stderr']] as const) {
+        mkdirSync(join(cls, port), { recursive: true });
+        writeFileSync(join(cls, port, 'name'), `${name}\n`);
+      }
+      const input = Buffer.from([0x68, 0x69, 0x0a, 0x00, 0xfe]);
+      writeFileSync(join(dev, 'vport3p0'), input);
+      const command = `cat; printf 'a\\nb\\r\\n\\0\\377'; echo err >&2; exit 4`;
+      const result = box.run(shell.argv, ['tkvm_run_exec', base64(command), box.console], { TKVM_PORTS_CLASS: cls, TKVM_PORTS_DEV: dev });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, 'TKVM_INIT_START\n', 'nothing on init\'s own stdout');
+      assert.deepEqual(readFileSync(join(dev, 'vport3p1')), Buffer.concat([input, Buffer.from([0x61, 0x0a, 0x62, 0x0d, 0x0a, 0x00, 0xff])]));
+      assert.equal(readFileSync(join(dev, 'vport3p2'), 'utf8'), 'err\n');
+      assert.equal(readFileSync(box.console, 'utf8'), 'TKVM_EXIT_STATUS=4\n');
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  test(`${shell.name}: tkvm_exec_arg reads other tkvm. parameters by name`, () => {
+    const box = sandbox();
+    try {
+      const found = box.run(shell.argv, ['tkvm_exec_arg', 'tkvm.exec=abc tkvm.root=root tkvm.user=1000:1000:4,27', 'tkvm.user']);
+      assert.equal(found.stdout, 'TKVM_INIT_START\n1000:1000:4,27');
+      assert.equal(box.run(shell.argv, ['tkvm_exec_arg', 'tkvm.rooted=x', 'tkvm.root']).status, 1);
+    } finally {
+      box.cleanup();
+    }
+  });
 }
+
+// Only with /bin/sh: busybox sh runs its own ip and ifconfig applets before
+// PATH, so the fakes would not be reached. And in a network namespace of
+// its own (unshare -rn), so that nothing it runs can touch the host's.
+test('/bin/sh: tkvm_network_start sets tkvm.ip= addresses with ip and runs no DHCP on a static eth0', () => {
+  const box = sandbox();
+  try {
+    const fakeBin = join(box.dir, 'fake-bin');
+    for (const name of ['ip', 'ifconfig', 'udhcpc']) {
+      writeFileSync(join(fakeBin, name), `#!/bin/sh\necho "${name} $*" >> '${box.calls}'\n`);
+      chmodSync(join(fakeBin, name), 0o755);
+    }
+    const result = box.run(['unshare', '-rn', '/bin/sh'], ['tkvm_network_start', STATIC_CMDLINE]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(readFileSync(box.calls, 'utf8').trim().split('\n'), [
+      'ifconfig lo 127.0.0.1 up',
+      'ip link set eth0 up', 'ip addr add 10.0.0.2/24 dev eth0', 'ip route add default via 10.0.0.1 dev eth0',
+      'ip link set eth1 up', 'ip addr add 10.1.0.2/16 dev eth1',
+    ]);
+  } finally {
+    box.cleanup();
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * `tkvm setup`: makes sure the Debian packages are there, then builds the
  * default guest kernel and initramfs into the cache unless a build from
- * the same inputs is already there.
+ * the same inputs is already there, and tkvm's own passt
+ * (scripts/build-passt.sh, cached too).
  */
 
 import { availableParallelism } from 'node:os';
@@ -20,6 +21,7 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TkvmError } from '../util/errors.js';
+import { findPackage } from '../util/package-root.js';
 import { BuildLog } from './build-log.js';
 import { cacheRoot, guestCacheLayout, type GuestCacheLayout } from './cache.js';
 import { BUSYBOX_PATH, installedVersions, installPackages, LINUX_SOURCE_TARBALL, REQUIRED_PACKAGES } from './debian.js';
@@ -50,6 +52,8 @@ export interface SetupResult extends GuestPaths {
   verifiedSymbols: string[];
   kernelCached: boolean;
   initramfsCached: boolean;
+  /** tkvm's own passt, or null when it could not be built (a warning said why; $PATH's passt is used). */
+  passt?: string | null;
 }
 
 const stderrOutput: ProgressOutput = {
@@ -136,6 +140,27 @@ async function buildKernel(
   return verified;
 }
 
+/** scripts/build-passt.sh, shipped with the package (package.json "files"). */
+export function passtBuildScript(): string {
+  return join(findPackage(import.meta.url).root, 'scripts', 'build-passt.sh');
+}
+
+/**
+ * Builds tkvm's passt (a second run finds it built at once). A failure is
+ * one warning, not a failed setup: the guest kit does not need it, and
+ * --net user then runs the passt on $PATH.
+ */
+async function buildPasst(progress: StepProgress, log: BuildLog, output: ProgressOutput, env: NodeJS.ProcessEnv | undefined): Promise<string | null> {
+  const script = passtBuildScript();
+  try {
+    await progress.run('building passt (scripts/build-passt.sh)', () => log.run('building passt', 'bash', [script], { env: env ?? process.env }));
+  } catch (error) {
+    output.write(`tkvm setup: warning: ${(error as Error).message}; --net user uses the passt on $PATH (see docs/networking.md)\n`);
+    return null;
+  }
+  return join(cacheRoot(env), 'passt', 'current', 'passt');
+}
+
 /** Runs setup; throws TkvmError (after printing the build log's tail) on failure. */
 export async function runSetup(options: SetupOptions = {}): Promise<SetupResult> {
   const output = options.progress ?? stderrOutput;
@@ -157,7 +182,7 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupResult>
       const layout = guestCacheLayout(root, keys);
       return { kernel: existsSync(layout.kernel), initramfs: existsSync(layout.initrd) };
     })();
-    const total = (missing.length > 0 ? 1 : 0) + (cachedBefore.kernel ? 1 : 3) + 1;
+    const total = (missing.length > 0 ? 1 : 0) + (cachedBefore.kernel ? 1 : 3) + 1 + 1;
     const progress = new StepProgress(output, total);
     // A fully cached run keeps the log of the build that made the cache.
     if (missing.length > 0 || !cachedBefore.kernel || !cachedBefore.initramfs) {
@@ -188,7 +213,8 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupResult>
         }),
       );
     }
-    return { kernel: layout.kernel, initrd: layout.initrd, verifiedSymbols, kernelCached, initramfsCached };
+    const passt = await buildPasst(progress, log, output, options.env);
+    return { kernel: layout.kernel, initrd: layout.initrd, verifiedSymbols, kernelCached, initramfsCached, passt };
   } catch (error) {
     const tail = logStarted ? log.tail() : '';
     if (tail !== '') output.write(`--- last lines of ${log.path} ---\n${tail}\n---\n`);

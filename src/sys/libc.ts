@@ -390,3 +390,28 @@ export function socket(domain: number, type: number, protocol = 0): number {
 export function setns(fd: number, nstype: number): void {
   check(setnsFn(fd, nstype) as number, 'setns');
 }
+
+// ---------------------------------------------------------------------------
+// Child processes (the passt backend): waitpid(2) without blocking, so that
+// a helper tkvm started is reaped before tkvm goes on (or exits), and no
+// zombie is left for an init that may not reap.
+// ---------------------------------------------------------------------------
+
+const waitpidFn = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+
+export const WNOHANG = 1;
+export const ECHILD = 10;
+
+/**
+ * waitpid(pid, WNOHANG): 'exited' once the child has ended and is now
+ * reaped, 'running' while it runs, 'gone' when it is no child of ours
+ * (already reaped: ECHILD). EINTR is retried.
+ */
+export function reapChild(pid: number): 'exited' | 'running' | 'gone' {
+  const status = new Int32Array(1);
+  const ret = retryOnEintr(() => waitpidFn(pid, status, WNOHANG) as number);
+  if (ret === pid) return 'exited';
+  if (ret === 0) return 'running';
+  if (koffi.errno() === ECHILD) return 'gone';
+  fail('waitpid', String(pid));
+}

@@ -11,7 +11,7 @@ const script = path.join(root, 'scripts/test-deps.sh');
 
 test('npm test checks the test packages first, and .ci/run uses the same script (one list)', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  assert.match(pkg.scripts['test']!, /^scripts\/test-deps\.sh && /);
+  assert.match(pkg.scripts['test']!, /^scripts\/test-deps\.sh && scripts\/build-passt\.sh && /);
   const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8');
   assert.match(ci, /scripts\/test-deps\.sh/);
   assert.doesNotMatch(ci, /acpica-tools/);
@@ -37,12 +37,12 @@ test('test-deps: not root, packages missing: one line naming the apt-get command
   const r = runWithStubs(1000);
   assert.notEqual(r.status, 0);
   assert.equal(r.stderr.trim().split('\n').length, 1);
-  assert.match(r.stderr, /apt-get install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 passt/);
+  assert.match(r.stderr, /apt-get install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux/);
   assert.equal(r.apt, '');
 });
 
 test('test-deps: root, packages missing: apt-get update, then install', () => {
   const r = runWithStubs(0);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.apt.trim().split('\n'), ['update', 'install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 passt']);
+  assert.deepEqual(r.apt.trim().split('\n'), ['update', 'install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux']);
 });

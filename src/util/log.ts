@@ -9,7 +9,12 @@ import { writeSync } from 'node:fs';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-let current: LogLevel = parseLevel(process.env['TKVM_LOG']) ?? 'warn';
+/** A threshold: a level, or 'off' for no operator lines at all (Firecracker's logger level Off). */
+export type LogThreshold = LogLevel | 'off';
+
+let current: LogThreshold = parseLevel(process.env['TKVM_LOG']) ?? 'warn';
+/** Where lines go: stderr, or the file a Firecracker-style logger config names (setLogFd). */
+let logFd = 2;
 /** Raw-mode terminals need "\r\n"; the console switches this on. */
 let lineEnd = '\n';
 
@@ -17,12 +22,17 @@ export function parseLevel(value: string | undefined): LogLevel | undefined {
   return value !== undefined && value in ORDER ? (value as LogLevel) : undefined;
 }
 
-export function setLogLevel(level: LogLevel): void {
+export function setLogLevel(level: LogThreshold): void {
   current = level;
 }
 
-export function logLevel(): LogLevel {
+export function logLevel(): LogThreshold {
   return current;
+}
+
+/** Sends operator lines to `fd` (an open file or FIFO) instead of stderr; the caller owns the fd. */
+export function setLogFd(fd: number): void {
+  logFd = fd;
 }
 
 export function setRawTerminal(raw: boolean): void {
@@ -30,13 +40,13 @@ export function setRawTerminal(raw: boolean): void {
 }
 
 export function enabled(level: LogLevel): boolean {
-  return ORDER[level] <= ORDER[current];
+  return current !== 'off' && ORDER[level] <= ORDER[current];
 }
 
 export function log(level: LogLevel, message: string): void {
   if (!enabled(level)) return;
   try {
-    writeSync(2, `tkvm: ${level === 'info' ? '' : `${level}: `}${message}${lineEnd}`);
+    writeSync(logFd, `tkvm: ${level === 'info' ? '' : `${level}: `}${message}${lineEnd}`);
   } catch { /* stderr closed: nothing better to do */ }
 }
 

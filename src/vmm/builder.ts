@@ -29,8 +29,9 @@ import { Pvpanic, PVPANIC_PORT, pvpanicAml } from '../devices/legacy/pvpanic.js'
 import type { HostCompat } from './compat/index.js';
 import { PciDevices, PCI_ECAM_BASE } from './pci-devices.js';
 import type { ConsoleInputSink } from '../devices/legacy/console.js';
-import { attachLegacyDevices, type LegacyDevices } from './legacy.js';
+import { attachLegacyDevices, type ConsoleIo, type LegacyDevices } from './legacy.js';
 import { nicSpecs } from './net.js';
+import { EXEC_PORT_NAMES, ExecStreams } from './exec-streams.js';
 
 /** Outside guest RAM, below the 4 GiB boundary, as other VMMs place them (Intel VMX needs both). */
 const TSS_ADDR = 0xfffb_d000;
@@ -56,9 +57,13 @@ export class VmParts {
   vcpus: Vcpu[] = [];
   legacy: LegacyDevices | undefined;
   pci: PciDevices | undefined;
+  /** The guest command's streams (VmConfig.execStreams); finish them before release. */
+  execStreams: ExecStreams | undefined;
 
   /** Stops the device threads and closes everything, in reverse order of construction; the vCPU threads must have stopped. */
   async release(): Promise<void> {
+    this.execStreams?.close();
+    this.execStreams = undefined;
     await this.pci?.close();
     this.pci = undefined;
     this.legacy?.close();
@@ -85,11 +90,11 @@ export interface RestoreSource {
  * it built and throws. With `restore`, RAM is the snapshot's and nothing is
  * loaded into it: no guest, no firmware tables, no boot registers.
  */
-export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, restore?: RestoreSource): Promise<VmParts> {
+export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, consoleIo?: ConsoleIo, restore?: RestoreSource): Promise<VmParts> {
   const parts = new VmParts();
   try {
-    buildCore(parts, config, compat, events, restore);
-    await attachVirtio(parts, config);
+    buildCore(parts, config, compat, events, consoleIo, restore);
+    await attachVirtio(parts, config, events);
     return parts;
   } catch (err) {
     await parts.release();
@@ -98,7 +103,7 @@ export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEv
 }
 
 /** KVM, RAM, vCPUs, the loaded guest, firmware tables and the platform devices. */
-function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, restore: RestoreSource | undefined): void {
+function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, consoleIo: ConsoleIo | undefined, restore: RestoreSource | undefined): void {
   const kvm = (parts.kvm = Kvm.open());
   const limits = kvm.vcpuLimits();
   if (cfg.cpus > limits.max) throw new TkvmError('ERR_TOO_MANY_VCPUS', `--cpus ${cfg.cpus} is more than this host's KVM allows (${limits.max})`, 2);
@@ -122,7 +127,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     configureLapicLints(vcpu);
   }
   if (!restore) loadBootState(parts, cfg, compat);
-  attachPlatformDevices(parts, cfg, events);
+  attachPlatformDevices(parts, cfg, events, consoleIo);
 }
 
 /** A snapshot's memory file as guest RAM; the fd is closed either way (the mapping keeps the file). */
@@ -160,14 +165,16 @@ function loadBootState(parts: VmParts, cfg: VmConfig, compat: HostCompat): void 
 }
 
 /** The legacy devices, ACPI sleep control, the PCI root and pvpanic. */
-function attachPlatformDevices(parts: VmParts, cfg: VmConfig, events: VmEvents): void {
+function attachPlatformDevices(parts: VmParts, cfg: VmConfig, events: VmEvents, consoleIo: ConsoleIo | undefined): void {
   const vm = parts.vm!;
   const devices = parts.devices;
   parts.legacy = attachLegacyDevices(devices, vm, {
     memBytes: cfg.memBytes,
     testDevices: cfg.testDevices ?? false,
     debugExit: cfg.debugExit ?? false,
-    serialInput: cfg.console !== 'virtio',
+    serialInput: cfg.console !== 'virtio' && !cfg.execStreams,
+    ...(cfg.execStreams ? { consoleOutput: process.stderr } : {}),
+    consoleIo,
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),
@@ -185,7 +192,7 @@ function attachPlatformDevices(parts: VmParts, cfg: VmConfig, events: VmEvents):
 }
 
 /** One virtio-pci function per configured device, each with its device thread. */
-async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
+async function attachVirtio(parts: VmParts, cfg: VmConfig, events: VmEvents): Promise<void> {
   const pci = parts.pci!;
   const mem = parts.mem!;
   const devices = parts.devices;
@@ -193,14 +200,17 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
     await pci.add({ type: 'blk', path: disk.path, readOnly: disk.readOnly, ...(disk.serial !== undefined ? { serial: disk.serial } : {}) }, mem, devices);
   }
   for (const nic of nicSpecs(cfg.nics ?? [], (m) => log.warn(m))) await pci.add(nic, mem, devices);
+  for (const share of cfg.shares ?? []) await pci.add({ type: '9p', hostPath: share.hostPath, tag: share.tag, readOnly: share.readOnly }, mem, devices);
   if (cfg.rng) await pci.add({ type: 'rng' }, mem, devices);
   if (cfg.console === 'virtio') {
     const legacy = parts.legacy!;
     const output = legacy.guestOutput();
     // Flow control: the device's window is returned once stdout has taken the bytes.
-    const fn = await pci.add({ type: 'console' }, mem, devices, (bytes, sent) => {
-      for (const b of bytes) output(b);
-      legacy.console.whenOutputDrained(sent);
+    const fn = await pci.add({ type: 'console' }, mem, devices, {
+      onOutput: (bytes, sent) => {
+        for (const b of bytes) output(b);
+        legacy.console.whenOutputDrained(sent);
+      },
     });
     // The terminal now types into hvc0; the UART stays for early boot messages.
     const sink: ConsoleInputSink = {
@@ -211,6 +221,16 @@ async function attachVirtio(parts: VmParts, cfg: VmConfig): Promise<void> {
       inputSpace: () => 1 << 16,
       sendBreak: () => false,
     };
-    legacy.console.attach(sink);
+    if (!cfg.execStreams) legacy.console.attach(sink);
+  }
+  // Last, so that adding it moves no other device's PCI slot (vda, eth0 keep their names).
+  if (cfg.execStreams) {
+    const streams = new ExecStreams({
+      input: process.stdin, stdout: process.stdout, stderr: process.stderr,
+      onBrokenPipe: () => events.shutdown(ExitStatus.SIGPIPE, 'the reader of the command\'s stdout went away (broken pipe)'),
+    });
+    const fn = await pci.add({ type: 'console-ports', ports: EXEC_PORT_NAMES }, mem, devices, { onOutput: streams.output, onInputRoom: streams.inputRoom });
+    parts.execStreams = streams;
+    streams.attach(fn.backend);
   }
 }

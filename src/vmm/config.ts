@@ -34,6 +34,13 @@ export interface VmConfig {
   shares?: ShareConfig[];
   /** A virtio-rng device fed from the host's getrandom. */
   rng?: boolean;
+  /**
+   * A guest command's stdin, stdout and stderr travel on their own
+   * multiport virtio-console (vmm/exec-streams.ts), connected to tkvm's:
+   * the guest console then goes to tkvm's stderr and takes no input.
+   * Set with `--exec` and by `tkvm sandbox`.
+   */
+  execStreams?: boolean;
   /** Which device carries the guest console: the COM1 UART (default) or virtio-console (hvc0). */
   console?: 'serial' | 'virtio';
   /** Host compatibility mode: auto detects a PVM host (see src/vmm/compat). */
@@ -61,6 +68,14 @@ export interface NicConfig {
   dns: boolean;
   /** The NIC nobody asked for (the default guest's): a missing passt is a warning, not an error. */
   implicit?: boolean;
+  /**
+   * A static IPv4 address `A.B.C.D/PREFIX` the default guest kit's init
+   * gives this NIC instead of DHCP (tap only: `--net tap,ip=`); it reaches
+   * init on the kernel command line (tkvm.ip=).
+   */
+  ip?: string | undefined;
+  /** The default route's gateway with `ip` (`--net tap,ip=...,gw=`). */
+  gateway?: string | undefined;
 }
 
 /** A host directory the guest mounts over virtio-9p (`--share HOSTDIR[,tag=TAG][,ro]`). */
@@ -87,7 +102,8 @@ export interface DiskConfig {
  * 1 a VMM error before or while running; 2 a usage error;
  * 4 triple fault; 6 KVM internal/emulation error; 8 KVM entry failure;
  * 10 the guest kernel panicked (pvpanic);
- * 128+N a host signal N (130 SIGINT, 143 SIGTERM).
+ * 128+N a host signal N (130 SIGINT, 143 SIGTERM), or 141 when the reader
+ * of a guest command's stdout went away.
  */
 export const ExitStatus = {
   POWEROFF: 0,
@@ -98,5 +114,7 @@ export const ExitStatus = {
   FAIL_ENTRY: 8,
   GUEST_PANIC: 10,
   SIGINT: 130,
+  /** The reader of a guest command's stdout went away (EPIPE), as SIGPIPE would end the command. */
+  SIGPIPE: 141,
   SIGTERM: 143,
 } as const;

@@ -9,6 +9,7 @@ import {
   Serial16550, SerialConsole, I8042, CmosRtc, DebugExit,
   COM1_BASE, COM1_IRQ, I8042_DATA, I8042_COMMAND, I8042_IRQ, RTC_BASE, DEBUG_EXIT_PORT,
 } from '../devices/legacy/index.js';
+import type { ConsoleInput } from '../devices/legacy/console.js';
 import { PioEchoDevice, MmioEchoDevice, TEST_PIO_ECHO_BASE, TEST_PIO_ECHO_SIZE, TEST_MMIO_ECHO_BASE, TEST_MMIO_ECHO_SIZE } from '../devices/test/echo.js';
 import { ExitStatus } from './config.js';
 import { GuestProtocolTap, type GuestProtocolEvents } from './guest-protocol.js';
@@ -23,6 +24,18 @@ export interface LegacyOptions {
   guestProtocol: GuestProtocolEvents | null;
   /** Feed terminal input to the UART (default true); false when another console device will take it. */
   serialInput?: boolean;
+  /** Where guest console output goes (default process.stdout). */
+  consoleOutput?: NodeJS.WritableStream;
+  /** Where the guest console reads and writes (default: this process's stdin and stdout, with Ctrl-A escapes). */
+  consoleIo?: ConsoleIo | undefined;
+}
+
+/** The host side of the guest console, for a VMM embedded in a program (the library's console stream). */
+export interface ConsoleIo {
+  input: ConsoleInput;
+  output: NodeJS.WritableStream;
+  /** Interpret the Ctrl-A escape prefix (default true). */
+  escapes?: boolean;
 }
 
 export interface LegacyDevices {
@@ -47,7 +60,11 @@ function irqLine(vm: Vm, gsi: number): (level: boolean) => void {
 }
 
 export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: LegacyOptions): LegacyDevices {
-  const console = new SerialConsole({ onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)') });
+  const io = opts.consoleIo;
+  const console = new SerialConsole({
+    onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)'),
+    ...(io ? { input: io.input, output: io.output, escapes: io.escapes ?? true } : opts.consoleOutput ? { output: opts.consoleOutput } : {}),
+  });
   // Every console the guest writes to passes through one tap of its own (the kit's init may use ttyS0 or hvc0).
   const taps: GuestProtocolTap[] = [];
   const guestOutput = (): ((byte: number) => void) => {

@@ -25,12 +25,26 @@ import { buildVm, VmParts } from './builder.js';
 import { findPackage } from '../util/package-root.js';
 import { takeSnapshot } from './snapshot/snapshot.js';
 import { applySnapshot, type LoadedSnapshot } from './snapshot/restore.js';
+import type { ConsoleIo } from './legacy.js';
+
+/** How long exit waits for the guest command's last output to be written (a reader that stopped reading). */
+const EXEC_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface MachineResult {
   status: number;
   reason: string;
   /** The guest ended the way it meant to (power off, debug-exit, its command's status), not by an error. */
   clean: boolean;
+}
+
+/** How a Machine meets its host process; the defaults are `tkvm run`'s. */
+export interface MachineOptions {
+  /** The guest console's streams (default: stdin and stdout with Ctrl-A escapes). */
+  consoleIo?: ConsoleIo | undefined;
+  /** SIGINT, SIGTERM and SIGHUP end the VM (default true); a library embedding the VMM leaves its host's signals alone. */
+  handleSignals?: boolean;
+  /** The snapshot this VM starts from instead of booting (tkvm run --restore). */
+  restore?: LoadedSnapshot | undefined;
 }
 
 export class Machine implements VmController {
@@ -61,12 +75,11 @@ export class Machine implements VmController {
   /** Host quirks (PVM): kernel parameters and emulation-failure handling. */
   readonly compat: HostCompat;
 
-  /** The snapshot this VM starts from instead of booting (tkvm run --restore). */
-  readonly #restore: LoadedSnapshot | undefined;
+  readonly #options: MachineOptions;
 
-  constructor(config: VmConfig, opts: { restore?: LoadedSnapshot } = {}) {
+  constructor(config: VmConfig, options: MachineOptions = {}) {
     this.config = config;
-    this.#restore = opts.restore;
+    this.#options = options;
     this.compat = hostCompat(detectHostMode(config.compat ?? 'auto'));
     this.#result = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -74,9 +87,10 @@ export class Machine implements VmController {
   /**
    * Builds everything and starts the vCPUs; resolves with how the VM ended.
    * vCPU threads are spawned first so their start-up overlaps the rest;
-   * `prepare` (e.g. claiming the control socket) runs before the VM is built.
+   * `prepare` (e.g. claiming the control socket) runs before the VM is built;
+   * `started` is called once the vCPUs run (a build error throws before it).
    */
-  async run(prepare?: () => Promise<void>): Promise<MachineResult> {
+  async run(prepare?: () => Promise<void>, started?: () => void): Promise<MachineResult> {
     installKickHandler();
     for (let i = 0; i < this.config.cpus; i++) {
       this.#threads.push(new VcpuHandle(i, (m) => this.#onVcpuMessage(m), (e) => this.#fail(`vCPU ${i} thread crashed: ${e.message}`)));
@@ -85,11 +99,11 @@ export class Machine implements VmController {
       mark('threads-spawned');
       await prepare?.(); // overlaps the vCPU threads' start-up
       mark('prepared');
-      const restore = this.#restore;
+      const restore = this.#options.restore;
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
-      }, restore ? { memoryFd: restore.memoryFd } : undefined);
+      }, this.#options.consoleIo, restore ? { memoryFd: restore.memoryFd } : undefined);
       if (restore) {
         applySnapshot(this.#parts, restore);
         mark('restored');
@@ -101,9 +115,10 @@ export class Machine implements VmController {
       await this.#teardown();
       throw err;
     }
-    this.#watchSignals();
+    if (this.#options.handleSignals ?? true) this.#watchSignals();
     this.#start();
     mark('started');
+    started?.();
     const result = await this.#result;
     await this.#teardown();
     return result;
@@ -181,6 +196,11 @@ export class Machine implements VmController {
     this.#mailbox?.close();
     await Promise.all(this.#threads.map((t) => t.stop()));
     this.#mailbox?.close(); // answer anything a vCPU sent while stopping
+    // The guest command's output still in the rings reaches stdout and stderr before tkvm exits.
+    const streams = this.#parts.execStreams;
+    if (streams && !(await streams.finish(EXEC_DRAIN_TIMEOUT_MS))) {
+      log.warn(`the guest command's output could not be drained within ${EXEC_DRAIN_TIMEOUT_MS / 1000} s; some of it may be lost`);
+    }
     await this.#parts.release();
     log.setRawTerminal(false);
     removeKickHandler();
@@ -228,6 +248,11 @@ export class Machine implements VmController {
       this.shutdown(ExitStatus.POWEROFF, 'stopped by tkvm stop after the grace period');
     }, graceMs);
     timer.unref();
+  }
+
+  /** Presses Ctrl-Alt-Del on the i8042 keyboard once (Firecracker's SendCtrlAltDel); the guest decides what follows. */
+  pressCtrlAltDel(): void {
+    this.#parts.legacy?.i8042.pressCtrlAltDel();
   }
 
   /** Parks every vCPU outside KVM_RUN; idempotent. */

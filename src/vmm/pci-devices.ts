@@ -14,7 +14,7 @@ import { createEventFd } from '../devices/pci/eventfd.js';
 import { SharedIrqLines } from '../devices/pci/irq-line.js';
 import { PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, PCI_ECAM_BASE, PCI_ECAM_SIZE, intxIrqForSlot, HOST_BRIDGE_SLOT } from '../devices/pci/layout.js';
 import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
-import { ThreadedVirtioBackend } from '../devices/virtio/pci/device-worker.js';
+import { ThreadedVirtioBackend, type ThreadedBackendOptions } from '../devices/virtio/pci/device-worker.js';
 import type { VirtioDeviceSpec } from '../devices/virtio/registry.js';
 import { limitedLogger, type DeviceLogger } from '../devices/virtio/log.js';
 import { IOAPIC_ADDR, LOCAL_APIC_ADDR, pcGsiRoutes } from '../arch/x86/acpi/index.js';
@@ -73,12 +73,12 @@ export class PciDevices {
    * Starts the device thread for `spec` and plugs a virtio-pci function for
    * it into the next slot, with BAR 0 assigned as firmware would.
    */
-  async add(spec: VirtioDeviceSpec, memory: GuestMemory, devices: DeviceManager, onOutput?: (bytes: Uint8Array, sent: () => void) => void): Promise<VirtioFunction> {
+  async add(spec: VirtioDeviceSpec, memory: GuestMemory, devices: DeviceManager, streams: Pick<ThreadedBackendOptions, 'onOutput' | 'onInputRoom'> = {}): Promise<VirtioFunction> {
     const slot = HOST_BRIDGE_SLOT + 1 + this.functions.length;
     const backend = await ThreadedVirtioBackend.start(spec, memory.shareable(), {
       logger: deviceLogger(spec.type),
       hostModules: [VIRTIO_HOST_MODULE],
-      ...(onOutput ? { onOutput } : {}),
+      ...streams,
     });
     const vectors = backend.queueMaxSizes.length + 1;
     const vectorEventFds = Array.from({ length: vectors }, () => createEventFd());

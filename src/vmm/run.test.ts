@@ -135,8 +135,10 @@ test('--report-timing gives the start-up time and exit counters', async (t) => {
   assert.equal(r.status, SUCCESS, r.stderr);
   const line = r.stderr.split('\n').find((l) => l.startsWith('{"tkvmTiming"'));
   assert.ok(line, r.stderr);
-  const report = JSON.parse(line) as { tkvmTiming: { startToFirstRunMs: number; exits: Array<Record<string, number>> } };
+  const report = JSON.parse(line) as { tkvmTiming: { startToFirstRunMs: number; exits: Array<Record<string, number>>; cpuMs: number } };
   assert.ok(report.tkvmTiming.startToFirstRunMs > 0);
+  // The process's CPU time covers at least its own start-up (Node alone takes tens of ms).
+  assert.ok(Number.isInteger(report.tkvmTiming.cpuMs) && report.tkvmTiming.cpuMs > 0, JSON.stringify(report));
   assert.equal(report.tkvmTiming.exits[0]!['io-port80'], 1000);
 });
 

@@ -59,7 +59,8 @@ test('transport fuzz: random config, BAR and ring writes on three devices with r
     try {
       await pci.add({ type: 'blk', path: image }, mem, devices);
       await pci.add({ type: 'rng' }, mem, devices);
-      await pci.add({ type: 'console' }, mem, devices, (_bytes, sent) => sent());
+      await pci.add({ type: 'console' }, mem, devices, { onOutput: (_bytes, sent) => sent() });
+      await pci.add({ type: 'console-ports', ports: ['fuzz.in', 'fuzz.out'] }, mem, devices, { onOutput: (_bytes, sent) => sent() });
       for (const o of ops) await apply(o, pci, mem);
       activations += pci.functions.reduce((n, f) => n + f.transport.counters.activations, 0);
     } finally {

@@ -14,10 +14,13 @@
  * The frames are bare Ethernet (vnetHeader false): the device strips the
  * virtio-net header on transmit and writes one on receive. No offloads.
  *
- * Supervision: passt's exit is recorded (lastError says how it ended); the
- * socket then reads end-of-stream, the device sees Closed and takes the
- * link down. close() closes the socket, which makes passt quit (-F implies
- * --one-off), and kills it if it is still there.
+ * Supervision: passt's exit is recorded (lastError says how it ended) and
+ * Node reaps it; the socket then reads end-of-stream, the device sees
+ * Closed and takes the link down. close() closes the socket, which makes
+ * passt quit (-F implies --one-off), and waits for it to end and reaps it
+ * (SIGTERM, then SIGKILL, if it lingers): the device thread, and tkvm,
+ * may end right after, and an orphan left to an init that does not reap
+ * (a container's) would stay a zombie.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { IovecList } from '../../memory/iovec-list.js';
@@ -25,6 +28,17 @@ import { NO_OFFLOADS, type NetBackend, type NetOffloads, type NetStatus } from '
 import * as sys from '../../sys/libc.js';
 import { TkvmError } from '../../util/errors.js';
 import { StreamFraming } from './stream-framing.js';
+
+/** How long close() lets passt go on its own, then after SIGTERM, before SIGKILL. */
+const QUIT_WAIT_MS = 500;
+const TERM_WAIT_MS = 1000;
+const KILL_WAIT_MS = 5000;
+const REAP_POLL_MS = 2;
+
+/** Sleeps the calling thread (close() only: teardown, never a hot path). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /** passt's largest frame: its 65520-byte default MTU plus the Ethernet header. */
 export const PASST_MAX_FRAME = 65520 + 14;
@@ -143,6 +157,33 @@ export class PasstBackend implements NetBackend {
     if (this.#closed) return;
     this.#closed = true;
     sys.close(this.#framing.fd);
-    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGTERM');
+    this.#reap();
+  }
+
+  /**
+   * Waits for passt to end and reaps it. Once Node has seen it exit (the
+   * 'exit' event ran, synchronously with Node's own waitpid) there is
+   * nothing to do; until then the pid is still our unreaped child, so
+   * waitpid on it cannot hit another process. Node's own later waitpid
+   * then finds no child (ECHILD), which it ignores.
+   */
+  #reap(): void {
+    const pid = this.#child.pid;
+    if (pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null || this.#exit !== '') return;
+    const steps: Array<[NodeJS.Signals | null, number]> = [[null, QUIT_WAIT_MS], ['SIGTERM', TERM_WAIT_MS], ['SIGKILL', KILL_WAIT_MS]];
+    for (const [signal, waitMs] of steps) {
+      if (signal) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone: the waitpid below reaps it
+        }
+      }
+      for (const deadline = Date.now() + waitMs; ;) {
+        if (sys.reapChild(pid) !== 'running') return;
+        if (Date.now() >= deadline) break;
+        sleepSync(REAP_POLL_MS);
+      }
+    }
   }
 }

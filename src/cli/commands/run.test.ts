@@ -29,6 +29,7 @@ describe('parseRunArgs', () => {
       compat: 'auto',
       disks: [],
       nics: [],
+      shares: [],
       rng: false,
       console: 'serial',
       initrdPath: undefined,
@@ -49,7 +50,7 @@ describe('parseRunArgs', () => {
       '--kernel=bzImage', '--initrd', 'initrd.img', '--cmdline', 'console=ttyS0 quiet', '--cpus', '2',
       '--mem=1.5G', '--name', 'web-1.test_a', '--test-devices', '--report-timing', '--log-level', 'debug',
       '--exec', 'echo hi', '--compat', 'pvm', '--disk', 'a.img', '--disk', 'b.img,ro,serial=disk-2', '--rng', '--console', 'virtio',
-      '--net', 'user,mac=52:54:00:00:00:01', '--port=8080:80',
+      '--net', 'user,mac=52:54:00:00:00:01', '--port=8080:80', '--share', '/tmp,tag=t,ro',
     ]);
     assert.deepEqual(config, {
       kernelPath: 'bzImage',
@@ -57,6 +58,7 @@ describe('parseRunArgs', () => {
       compat: 'pvm',
       disks: [{ path: 'a.img', readOnly: false }, { path: 'b.img', readOnly: true, serial: 'disk-2' }],
       nics: [{ backend: 'user', mac: '52:54:00:00:00:01', ports: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 }], dns: true }],
+      shares: [{ hostPath: '/tmp', tag: 't', readOnly: true }],
       rng: true,
       console: 'virtio',
       initrdPath: 'initrd.img',
@@ -174,6 +176,12 @@ describe('guestCmdline', () => {
     assert.equal(Buffer.from(encoded, 'base64').toString('utf8'), "echo 'a b'; exit 7");
     assert.ok(cmdline.startsWith(`${DEFAULT_CMDLINE} quiet `));
     assert.equal(guestCmdline(parseRunArgs([])), DEFAULT_CMDLINE);
+  });
+
+  it('passes a TAP NIC\'s static address to the init as tkvm.ip=ethN (the NIC\'s place in --net order)', () => {
+    const request = parseRunArgs(['--net', 'user', '--net', 'tap=t0,ip=10.0.0.2/24,gw=10.0.0.1', '--net', 'tap,ip=10.1.0.2/16', '--exec', 'true']);
+    assert.match(guestCmdline(request), new RegExp(`^${DEFAULT_CMDLINE} tkvm\\.ip=eth1,10\\.0\\.0\\.2/24,10\\.0\\.0\\.1 tkvm\\.ip=eth2,10\\.1\\.0\\.2/16 quiet tkvm\\.exec=`));
+    assert.throws(() => parseRunArgs(['--kernel', 'k', '--net', 'tap,ip=10.0.0.2/24']), (e: Error) => e instanceof UsageError && /ip= is for the default guest kit/.test(e.message));
   });
 });
 

@@ -5,13 +5,14 @@
  */
 
 import type { Command } from '../command.js';
-import type { DiskConfig, VmConfig } from '../../vmm/config.js';
+import type { DiskConfig, NicConfig, VmConfig } from '../../vmm/config.js';
 import { commandUsageError, parseCommandArgs } from '../args.js';
 import { formatSize, parseSize } from '../size.js';
 import { quoteForMessage } from '../quote.js';
 import { UsageError } from '../../util/errors.js';
 import { isValidVmName } from '../../control/paths.js';
 import { parseNics } from '../net-args.js';
+import { parseShares } from '../share-args.js';
 import { resolve as pathResolve } from 'node:path';
 import { readPackageVersion } from '../version.js';
 import { mark } from '../../util/timing.js';
@@ -38,7 +39,12 @@ type LogLevel = (typeof LOG_LEVELS)[number];
 export const COMPAT_MODES = ['auto', 'none', 'pvm'] as const;
 
 /** What `tkvm run` was asked for; kernelPath is absent when the default guest kit is meant. */
-export type RunRequest = Omit<VmConfig, 'kernelPath'> & { kernelPath: string | undefined; exec: string | undefined };
+export type RunRequest = Omit<VmConfig, 'kernelPath'> & {
+  kernelPath: string | undefined;
+  exec: string | undefined;
+  /** Extra init parameters of `tkvm sandbox` (tkvm.root=..., see guest/init), after tkvm.exec. */
+  sandbox?: string[];
+};
 
 const RUN_FLAGS = {
   kernel: { type: 'string' },
@@ -47,6 +53,7 @@ const RUN_FLAGS = {
   disk: { type: 'string', multiple: true },
   net: { type: 'string', multiple: true },
   port: { type: 'string', multiple: true },
+  share: { type: 'string', multiple: true },
   rng: { type: 'boolean' },
   console: { type: 'string' },
   initrd: { type: 'string' },
@@ -106,23 +113,31 @@ Options:
   --kernel FILE        kernel to boot: a bzImage, an ELF vmlinux or a
                        freestanding test-guest ELF (default: the guest kit)
   --initrd FILE        initial ramdisk to load for the kernel
-  --exec CMD           run CMD under sh -c in the default guest, print its
-                       output, power off, and exit with CMD's status
+  --exec CMD           run CMD under sh -c in the default guest, power off,
+                       and exit with CMD's status; CMD's stdout and stderr
+                       reach tkvm's byte for byte, tkvm's stdin is its stdin,
+                       and the guest console goes to stderr
   --cmdline STRING     kernel command line
                        (default: "${DEFAULT_CMDLINE}")
   --disk PATH[,ro][,serial=ID]
                        add a virtio-blk disk backed by a raw image file or a
                        block device (repeatable; ro: read-only; serial: the
                        ID the guest reads, at most 20 bytes)
-  --net user[,mac=MAC][,dns=on|off] | tap[=IFNAME][,mac=MAC] | none
+  --net user[,mac=MAC][,dns=on|off] | tap[=IFNAME][,mac=MAC][,ip=A.B.C.D/N[,gw=A.B.C.D]] | none
                        add a virtio-net NIC (repeatable): user-mode
                        networking through passt, or a TAP device; none: no
                        NIC (default: one user-mode NIC for the default guest
-                       kit, none with --kernel)
+                       kit, none with --kernel); ip=, gw=: a static address
+                       the default guest kit's init sets instead of DHCP
   --port [HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]
                        forward a host port to the guest through the first
                        user-mode NIC (repeatable; HOSTADDR defaults to
                        127.0.0.1, the protocol to tcp)
+  --share HOSTDIR[,tag=TAG][,ro]
+                       share a host directory over virtio-9p (repeatable;
+                       tag: the mount tag, default the directory's base name;
+                       ro: every change fails with EROFS); the default guest
+                       mounts it at /mnt/TAG
   --rng                add a virtio-rng device fed from the host's getrandom
   --console DEVICE     guest console: serial (COM1, ttyS0) or virtio (hvc0)
                        (default: serial)
@@ -155,6 +170,10 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
   if (kernelPath === '') throw usage('--kernel needs a file name, got an empty string');
   if (flags.initrd === '') throw usage('--initrd needs a file name, got an empty string');
   if (flags.exec === '') throw usage('--exec needs a command, got an empty string');
+  const nics = parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage);
+  if (kernelPath !== undefined && nics.some((nic) => nic.ip !== undefined)) {
+    throw usage('--net ip= is for the default guest kit (its init sets the address); a --kernel guest configures its own network');
+  }
 
   return {
     kernelPath,
@@ -172,7 +191,8 @@ export function parseRunArgs(argv: readonly string[]): RunRequest {
     compat: flags.compat === undefined ? 'auto' : parseCompat(flags.compat, usage),
     disks: (flags.disk ?? []).map((d) => parseDisk(d, usage)),
     // The default NIC is the default guest kit's: test guests (--kernel) get none unless asked.
-    nics: parseNics(flags.net ?? [], flags.port ?? [], kernelPath === undefined, usage),
+    nics,
+    shares: parseShares(flags.share ?? [], usage),
     rng: flags.rng === true,
     console: flags.console === undefined ? 'serial' : parseConsole(flags.console, usage),
   };
@@ -202,7 +222,7 @@ function parseConsole(text: string, usage: UsageErrorFactory): 'serial' | 'virti
   throw usage(`--console must be serial or virtio, got ${quoteForMessage(text)}`);
 }
 
-function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
+export function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MODES)[number] {
   const mode = COMPAT_MODES.find((candidate) => candidate === text);
   if (mode === undefined) throw usage(`--compat must be one of ${COMPAT_MODES.join(', ')}, got ${quoteForMessage(text)}`);
   return mode;
@@ -214,16 +234,28 @@ function parseCompat(text: string, usage: UsageErrorFactory): (typeof COMPAT_MOD
  * `quiet` so that only the command's output reaches the terminal.
  */
 export function guestCmdline(request: RunRequest): string {
-  const cmdline = request.console === 'virtio' && request.cmdline === DEFAULT_CMDLINE ? DEFAULT_CMDLINE.replace('console=ttyS0', 'console=hvc0') : request.cmdline;
+  const base = request.console === 'virtio' && request.cmdline === DEFAULT_CMDLINE ? DEFAULT_CMDLINE.replace('console=ttyS0', 'console=hvc0') : request.cmdline;
+  const cmdline = [base, ...staticIpParameters(request.nics ?? [])].filter((p) => p.length > 0).join(' ');
   if (request.exec === undefined) return cmdline;
   const encoded = Buffer.from(request.exec, 'utf8').toString('base64');
-  return [cmdline, 'quiet', `tkvm.exec=${encoded}`].filter((p) => p.length > 0).join(' ');
+  return [cmdline, 'quiet', `tkvm.exec=${encoded}`, ...(request.sandbox ?? [])].filter((p) => p.length > 0).join(' ');
+}
+
+/**
+ * `tkvm.ip=ethN,A.B.C.D/PREFIX[,GATEWAY]` for each NIC given `ip=`: the
+ * default guest's init sets that address instead of running DHCP. The
+ * Nth NIC is ethN-1 in the guest: virtio-net devices sit on the PCI bus in
+ * --net order.
+ */
+export function staticIpParameters(nics: readonly NicConfig[]): string[] {
+  return nics.flatMap((nic, index) => (nic.ip === undefined ? [] : [`tkvm.ip=eth${index},${nic.ip}${nic.gateway !== undefined ? `,${nic.gateway}` : ''}`]));
 }
 
 /** Resolves the default guest kit when no --kernel was given (building it if needed). */
 export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
-  const { exec: _exec, kernelPath, ...rest } = request;
-  const base = { ...rest, cmdline: guestCmdline(request) };
+  const { exec: _exec, sandbox: _sandbox, kernelPath, ...rest } = request;
+  // --exec: the command's streams get their own device (vmm/exec-streams.ts).
+  const base = { ...rest, cmdline: guestCmdline(request), ...(request.exec !== undefined ? { execStreams: true } : {}) };
   if (kernelPath !== undefined) return { ...base, kernelPath };
   const { ensureDefaultGuest } = await import('../../guest/default-guest.js');
   const guest = await ensureDefaultGuest();
@@ -231,9 +263,9 @@ export async function resolveVmConfig(request: RunRequest): Promise<VmConfig> {
   return { ...base, kernelPath: guest.kernel, initrdPath: request.initrdPath ?? guest.initrd, guestProtocol: true };
 }
 
-type UsageErrorFactory = (problem: string) => UsageError;
+export type UsageErrorFactory = (problem: string) => UsageError;
 
-function parseCpus(text: string, usage: UsageErrorFactory): number {
+export function parseCpus(text: string, usage: UsageErrorFactory): number {
   const cpus = /^\d{1,3}$/.test(text) ? Number(text) : Number.NaN;
   if (!(cpus >= 1 && cpus <= MAX_CPUS)) {
     throw usage(`--cpus must be a whole number from 1 to ${MAX_CPUS}, got ${quoteForMessage(text)}`);
@@ -241,7 +273,7 @@ function parseCpus(text: string, usage: UsageErrorFactory): number {
   return cpus;
 }
 
-function parseMem(text: string, usage: UsageErrorFactory): number {
+export function parseMem(text: string, usage: UsageErrorFactory): number {
   let bytes: number;
   try {
     bytes = parseSize(text, '--mem');
@@ -262,7 +294,7 @@ function parseMem(text: string, usage: UsageErrorFactory): number {
 }
 
 /** VM names become control-socket file names (src/control/paths.ts). */
-function parseName(text: string, usage: UsageErrorFactory): string {
+export function parseName(text: string, usage: UsageErrorFactory): string {
   if (!isValidVmName(text)) {
     throw usage(
       `--name ${quoteForMessage(text)} is not a valid VM name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
@@ -271,7 +303,7 @@ function parseName(text: string, usage: UsageErrorFactory): string {
   return text;
 }
 
-function parseLogLevel(text: string, usage: UsageErrorFactory): LogLevel {
+export function parseLogLevel(text: string, usage: UsageErrorFactory): LogLevel {
   const level = LOG_LEVELS.find((candidate) => candidate === text);
   if (level === undefined) {
     throw usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${quoteForMessage(text)}`);

@@ -12,8 +12,9 @@ export const SETUP_USAGE = `Usage: tkvm setup [--jobs N] [--force]
 
 Builds tkvm's default guest: a small Linux 6.1 kernel from Debian's
 linux-source-6.1 package (config fragment and patches in guest/kernel/)
-and an initramfs with busybox-static and guest/init. Installs the Debian
-packages it needs with apt-get when run as root. Results are cached in
+and an initramfs with busybox-static and guest/init; and tkvm's own passt
+for --net user, from Debian trixie's source (scripts/build-passt.sh).
+Installs the Debian packages it needs with apt-get when run as root. Results are cached in
 $XDG_CACHE_HOME/tkvm (default ~/.cache/tkvm), keyed by their inputs, so
 running it again is instant. The first build takes several minutes.
 
@@ -43,7 +44,8 @@ function describe(label: string, path: string): string {
 }
 
 export function setupSummary(result: SetupResult): string {
-  return `${describe('kernel', result.kernel)}\n${describe('initrd', result.initrd)}\n`;
+  const passt = result.passt ? `passt: ${result.passt}\n` : '';
+  return `${describe('kernel', result.kernel)}\n${describe('initrd', result.initrd)}\n${passt}`;
 }
 
 export function makeSetupCommand(

@@ -3,6 +3,7 @@
  * registers itself (registry.ts). Imported by the device thread and by the
  * main thread's side of it (pci/device-worker.ts), so both know every kind.
  */
+import './9p/register.js';
 import './blk/register.js';
 import './console/register.js';
 import './net/register.js';

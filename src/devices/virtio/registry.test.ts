@@ -7,10 +7,10 @@ import { type DiskBackend, DISK_OK } from '../disk.js';
 import { silentLogger } from './log.js';
 import { VirtioDeviceId } from './types.js';
 
-const hooks = { logger: silentLogger, output: () => {} };
+const hooks = { logger: silentLogger, output: () => {}, portOutput: () => {}, inputTaken: () => {} };
 
 test('devices.ts registers every device folder', () => {
-  assert.deepEqual(virtioDeviceTypes().sort(), ['blk', 'console', 'net', 'rng']);
+  assert.deepEqual(virtioDeviceTypes().sort(), ['9p', 'blk', 'console', 'console-ports', 'net', 'rng']);
 });
 
 test('each registered kind builds its device from a structured-cloned spec', () => {

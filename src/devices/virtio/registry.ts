@@ -38,12 +38,24 @@ export interface ConsoleEndpoint {
   resize(cols: number, rows: number): boolean;
 }
 
+/** What a device with several named byte streams (a multiport virtio-console) takes from the host side. */
+export interface PortsEndpoint {
+  /** Host input for `port`; false if some was dropped (no room). */
+  queueInput(port: number, bytes: Uint8Array): boolean;
+  /** The host's input for `port` ended: the guest reads end of file after the pending bytes. */
+  endInput(port: number): void;
+  /** No guest output waits in any transmit queue (used to drain output at exit). */
+  transmitIdle(): boolean;
+}
+
 export interface BuiltVirtioDevice {
   device: VirtioDevice;
   /** Its configuration space, shared with the transport's thread; null for none. */
   config: ConfigSpace | null;
   /** Set for console devices: host input and resizes go here. */
   console: ConsoleEndpoint | null;
+  /** Set for multiport consoles: per-port host input. */
+  ports?: PortsEndpoint | null;
   /** Flat numeric counters for stats. */
   counters(): Record<string, number>;
   /** Releases what the factory opened (host backends); called after the device's last reset. */
@@ -55,6 +67,10 @@ export interface DeviceHooks {
   logger: DeviceLogger;
   /** Console output (guest → host). */
   output: (bytes: Uint8Array) => void;
+  /** Output of one port of a multiport console (guest → host). */
+  portOutput: (port: number, bytes: Uint8Array) => void;
+  /** The guest took `bytes` bytes of the host input sent with PortsEndpoint.queueInput (input flow control). */
+  inputTaken: (bytes: number) => void;
   /** True while output must wait (flow control, see VirtioConsoleOptions.outputBlocked). */
   outputBlocked?: () => boolean;
   /** Sends the driver a configuration change notification (a NIC's link went down, §4.1.4.3). */

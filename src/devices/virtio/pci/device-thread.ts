@@ -49,6 +49,8 @@ export const ControlWord = {
   DEAD: 1,
   /** Guest output bytes handed to the main thread and not yet written out (flow control). */
   OUTPUT_UNSENT: 2,
+  /** Host input bytes sent to a multiport console and not yet taken by the guest (input flow control). */
+  INPUT_UNTAKEN: 3,
 } as const;
 export const CONTROL_WORDS = 4;
 
@@ -85,6 +87,10 @@ export type DeviceThreadRequest =
   | { type: 'reset'; seq: number }
   | { type: 'config-write'; seq: number; offset: number; bytes: Uint8Array }
   | { type: 'input'; bytes: Uint8Array }
+  /** Host input for one port of a multiport console; `end`: the input ended after these bytes. */
+  | { type: 'port-input'; port: number; bytes: Uint8Array; end: boolean }
+  /** Serve the transmit queues until none holds a buffer, then answer 'drained' (after the output events). */
+  | { type: 'drain' }
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'stop'; seq: number }
   /** Snapshot: stop touching guest memory and the queues, then report the queues' positions ('quiesced'). */
@@ -103,7 +109,10 @@ export type DeviceThreadEvent =
   | { type: 'needs-reset'; epoch: number; reason: string }
   | { type: 'intx'; epoch: number }
   | { type: 'config-changed' }
-  | { type: 'output'; bytes: Uint8Array }
+  | { type: 'output'; bytes: Uint8Array; port?: number }
+  /** The guest took host input: INPUT_UNTAKEN fell below INPUT_LOW_WATER. */
+  | { type: 'input-room' }
+  | { type: 'drained' }
   | { type: 'log'; message: string }
   | { type: 'quiesced'; seq: number; queues: Array<SplitQueueState | null> };
 
@@ -115,6 +124,9 @@ const STATS_INTERVAL_MS = 5;
  * control, so that a slow or stopped reader of stdout bounds memory.
  */
 export const OUTPUT_HIGH_WATER = 256 * 1024;
+/** Host input the main thread may have sent that the guest has not taken before it stops reading its source. */
+export const INPUT_HIGH_WATER = 256 * 1024;
+export const INPUT_LOW_WATER = INPUT_HIGH_WATER / 4;
 
 function post(event: DeviceThreadEvent): void {
   parentPort!.postMessage(event);
@@ -123,6 +135,7 @@ function post(event: DeviceThreadEvent): void {
 export class DeviceThreadLoop implements DeviceRuntime {
   readonly #init: DeviceThreadInit;
   readonly #built: BuiltVirtioDevice;
+  #released = false;
   readonly #memory: GuestMemory;
   readonly #control: Int32Array;
   readonly #stats: Float64Array;
@@ -157,6 +170,8 @@ export class DeviceThreadLoop implements DeviceRuntime {
   readonly #heldFds = new Map<number, number>();
   readonly #heldTimers = new Set<() => void>();
   #heldWake = false;
+  /** A 'drain' request waits for the transmit queues to empty. */
+  #draining = false;
 
   constructor(init: DeviceThreadInit) {
     this.#init = init;
@@ -167,6 +182,14 @@ export class DeviceThreadLoop implements DeviceRuntime {
       output: (bytes) => {
         Atomics.add(this.#control, ControlWord.OUTPUT_UNSENT, bytes.length);
         post({ type: 'output', bytes });
+      },
+      portOutput: (port, bytes) => {
+        Atomics.add(this.#control, ControlWord.OUTPUT_UNSENT, bytes.length);
+        post({ type: 'output', bytes, port });
+      },
+      inputTaken: (n) => {
+        const before = Atomics.sub(this.#control, ControlWord.INPUT_UNTAKEN, n);
+        if (before >= INPUT_LOW_WATER && before - n < INPUT_LOW_WATER) post({ type: 'input-room' });
       },
       outputBlocked: () => Atomics.load(this.#control, ControlWord.OUTPUT_UNSENT) >= OUTPUT_HIGH_WATER,
       configChanged: () => post({ type: 'config-changed' }),
@@ -313,7 +336,17 @@ export class DeviceThreadLoop implements DeviceRuntime {
       this.#inRound = false;
     }
     if (this.#statsStale && performance.now() - this.#statsAt >= STATS_INTERVAL_MS) this.#updateStats();
+    this.#answerDrain();
     return this.#pending.size > 0 && !this.#failed && !this.#held;
+  }
+
+  /** Answers a 'drain' once no transmit buffer waits (or nothing can be served: not active, failed). */
+  #answerDrain(): void {
+    if (!this.#draining) return;
+    const ports = this.#built.ports;
+    if (this.#signaller && !this.#failed && ports && !ports.transmitIdle()) return;
+    this.#draining = false;
+    post({ type: 'drained' });
   }
 
   #flushCompletions(): void {
@@ -428,6 +461,19 @@ export class DeviceThreadLoop implements DeviceRuntime {
           if (this.#signaller) this.#pending.add(0);
         }
         return;
+      case 'port-input': {
+        const ports = this.#built.ports;
+        if (!ports) return;
+        if (req.bytes.length > 0) ports.queueInput(req.port, req.bytes);
+        if (req.end) ports.endInput(req.port);
+        return;
+      }
+      case 'drain':
+        this.#draining = true;
+        // Served on the next round, whether or not a queue was kicked.
+        this.#queues.forEach((q, i) => { if (q && this.#signaller) this.#pending.add(i); });
+        this.#loop.wake();
+        return;
       case 'resize':
         if (console && console.resize(req.cols, req.rows)) post({ type: 'config-changed' });
         return;
@@ -485,13 +531,24 @@ export class DeviceThreadLoop implements DeviceRuntime {
     publish(this.#control, ControlWord.ACK, seq);
   }
 
+  /**
+   * Closes the device's host resources (files, sockets, helper processes
+   * such as passt) once: on an orderly stop, and when the thread exits
+   * any other way, so that a dead device thread leaves nothing running.
+   */
+  releaseHostResources(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#built.close();
+  }
+
   #shutdown(): void {
     this.#updateStats();
     this.#loop.whenIdle(() => {
       try {
         this.#built.device.reset();
       } catch { /* failing on the way out: nothing to keep consistent */ }
-      this.#built.close();
+      this.releaseHostResources();
       this.#loop.close();
       this.#init.port.close();
       this.#ack(this.#stopSeq!);
@@ -517,6 +574,11 @@ function main(init: DeviceThreadInit): void {
     init.port.close();
     return;
   }
+  process.on('exit', () => {
+    try {
+      loop.releaseHostResources();
+    } catch { /* exiting anyway */ }
+  });
   // A device's promise code that throws fails the device, not the thread.
   process.on('uncaughtException', (err) => loop.deviceFailed(err, 'a callback'));
   process.on('unhandledRejection', (reason) => loop.deviceFailed(reason instanceof Error ? reason : new Error(String(reason)), 'a promise'));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -136,6 +136,27 @@ async function activated(spec: Parameters<typeof ThreadedVirtioBackend.start>[0]
   return { driver, backend, transport, pci, warnings, close };
 }
 
+/**
+ * This process's passt children, zombies included: pid and state
+ * (/proc/PID/stat: `pid (comm) state ppid ...`), but those in `except`
+ * (there before the test began).
+ */
+function childPassts(except: ReadonlySet<number> = new Set()): Array<{ pid: number; state: string }> {
+  const found: Array<{ pid: number; state: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const m = /^(\d+) \((.*)\) (\S) (\d+) /.exec(stat);
+    if (m && m[2]!.startsWith('passt') && Number(m[4]) === process.pid && !except.has(Number(m[1]))) found.push({ pid: Number(m[1]), state: m[3]! });
+  }
+  return found;
+}
+
 /** virtio-net on user-mode networking: the worker starts passt (scripts/test-deps.sh installs it) and stops it on close. */
 const NET_SPEC = {
   type: 'net' as const, mac: '52:54:00:12:34:56',
@@ -146,6 +167,7 @@ for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }, NET_
   for (const fault of ['throw', 'exit'] as const) {
     test(`supervision: a ${spec.type} device thread that ${fault === 'throw' ? 'throws' : 'exits'} sets DEVICE_NEEDS_RESET, logs once, and resets without hanging`, async () => {
       const queue = spec.type === 'rng' ? 0 : 1;
+      const earlier = new Set(childPassts().map((p) => p.pid));
       const h = await activated(spec, queue, { faultInjection: fault });
       try {
         for (let i = 0; i < 3; i++) {
@@ -156,6 +178,9 @@ for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }, NET_
         await sleep(30);
         assert.equal(h.warnings.filter((w) => /needs a reset/.test(w)).length, 1, h.warnings.join('\n'));
         assert.equal(h.backend.dead, fault === 'exit');
+        if (spec.type === 'net' && fault === 'exit') {
+          await waitFor('the dead thread\'s passt to end', () => childPassts(earlier).length === 0);
+        }
         const started = Date.now();
         h.pci.setStatus(0);
         assert.equal(h.pci.status(), 0);
@@ -166,6 +191,46 @@ for (const spec of [{ type: 'rng' as const }, { type: 'console' as const }, NET_
     });
   }
 }
+
+const LINK_UP = 1;
+
+test('virtio-net on passt: passt killed while running takes the link down with one warning saying how it ended, and is reaped (no zombie)', async () => {
+  const earlier = new Set(childPassts().map((p) => p.pid));
+  const mine = (): Array<{ pid: number; state: string }> => childPassts(earlier);
+  const h = await activated(NET_SPEC, 0);
+  try {
+    for (let i = 0; i < 4; i++) h.driver.addChain([{ len: 2048, writable: true }]);
+    writeEventFd(h.backend.queueEventFds[0]!);
+    await waitFor('passt to start', () => mine().length === 1);
+    const [passt] = mine();
+    assert.equal(h.pci.read(h.pci.deviceCfg + 6, 2) & LINK_UP, LINK_UP, 'link up while passt runs');
+    process.kill(passt!.pid, 'SIGKILL');
+    await waitFor('the link to go down', () => (h.pci.read(h.pci.deviceCfg + 6, 2) & LINK_UP) === 0);
+    await waitFor('passt to be reaped', () => mine().length === 0);
+    await sleep(50);
+    const downs = h.warnings.filter((w) => /link down/.test(w));
+    assert.equal(downs.length, 1, h.warnings.join('\n'));
+    assert.match(downs[0]!, /virtio-net: link down: passt (closed the connection|hung up)/);
+    assert.equal(h.pci.status() & DeviceStatus.DEVICE_NEEDS_RESET, 0, 'a lost backend is not a device failure');
+  } finally {
+    await h.close();
+  }
+});
+
+test('virtio-net on passt: closing the device ends passt and reaps it before close returns', async () => {
+  const earlier = new Set(childPassts().map((p) => p.pid));
+  const mine = (): Array<{ pid: number; state: string }> => childPassts(earlier);
+  const h = await activated(NET_SPEC, 0);
+  let closed = false;
+  try {
+    await waitFor('passt to start', () => mine().length === 1);
+    await h.close();
+    closed = true;
+    assert.deepEqual(mine(), [], 'no passt left, not even a zombie');
+  } finally {
+    if (!closed) await h.close();
+  }
+});
 
 test('virtio-blk thread failure: DEVICE_NEEDS_RESET, and the VM side stays usable', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tkvm-blk-fault-'));
@@ -241,5 +306,27 @@ test('eight idle device threads hold no thread of libuv\'s pool: fs.promises run
     }
   } finally {
     for (const h of devices) await h.close();
+  }
+});
+
+test('drain: a multiport console hands over every transmit buffer the guest left unkicked, and only then answers', async () => {
+  const received: Array<{ port: number; text: string }> = [];
+  let drained = false;
+  const h = await activated({ type: 'console-ports', ports: ['t.out'] }, 1, {
+    onOutput: (bytes, sent, port) => {
+      assert.equal(drained, false, 'output arrives before the drain is answered');
+      received.push({ port, text: Buffer.from(bytes).toString() });
+      sent();
+    },
+  });
+  try {
+    // What a guest queued just before it powered off: no kick has been served for it.
+    for (const text of ['one ', 'two ', 'three']) h.driver.addChain([{ data: Buffer.from(text), writable: false }]);
+    drained = await h.backend.drain(5000);
+    assert.equal(drained, true);
+    assert.deepEqual(received, [{ port: 0, text: 'one ' }, { port: 0, text: 'two ' }, { port: 0, text: 'three' }]);
+    assert.equal(await h.backend.drain(5000), true, 'nothing left: answered at once');
+  } finally {
+    await h.close();
   }
 });

@@ -29,7 +29,7 @@ import { acquireSleeperSlot, releaseSleeperSlot } from '../runtime/sleeper.js';
 import { ConfigSpace } from '../config-space.js';
 import {
   CONTROL_WORDS, ControlWord, type DeviceThreadEvent, type DeviceThreadInit, type DeviceThreadRequest, DEVICE_THREAD_KIND, MAX_STATS,
-  OUTPUT_HIGH_WATER,
+  OUTPUT_HIGH_WATER, INPUT_HIGH_WATER,
 } from './device-thread.js';
 import { specName, type VirtioDeviceSpec } from '../devices.js';
 
@@ -41,7 +41,9 @@ export interface ThreadedBackendOptions {
    * bytes have left (written out): until then they count against the
    * device's flow-control window, and the guest waits when it is full.
    */
-  onOutput?: (bytes: Uint8Array, sent: () => void) => void;
+  onOutput?: (bytes: Uint8Array, sent: () => void, port: number) => void;
+  /** A multiport console took host input: the unsent amount (inputUntaken) fell low, more may be sent. */
+  onInputRoom?: () => void;
   logger?: DeviceLogger;
   /** How long to wait for the worker to start or stop (default 5000 ms). */
   timeoutMs?: number;
@@ -212,6 +214,43 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     this.#request({ type: 'input', bytes: bytes.slice() });
   }
 
+  /**
+   * Host input for `port` of a multiport console; `end`: the input ends
+   * after these bytes. The caller stops sending while inputBlocked, until
+   * onInputRoom.
+   */
+  sendPortInput(port: number, bytes: Uint8Array, end = false): void {
+    Atomics.add(this.#control, ControlWord.INPUT_UNTAKEN, bytes.length);
+    this.#request({ type: 'port-input', port, bytes: bytes.slice(), end });
+  }
+
+  /** True while the guest has not taken INPUT_HIGH_WATER bytes or more of the port input sent. */
+  get inputBlocked(): boolean {
+    return Atomics.load(this.#control, ControlWord.INPUT_UNTAKEN) >= INPUT_HIGH_WATER;
+  }
+
+  /**
+   * Resolves true once the device has handed over every transmit buffer the
+   * guest queued (all its 'output' events have been delivered before), or
+   * false after `timeoutMs` (a reader of the output that never reads, a
+   * dead thread). Used at exit, when the vCPUs no longer run.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.dead || this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (drained: boolean): void => {
+        clearTimeout(timer);
+        this.#drainWaiters.delete(finish);
+        resolve(drained);
+      };
+      this.#drainWaiters.add(finish);
+      if (this.#drainWaiters.size === 1) this.#request({ type: 'drain' });
+    });
+  }
+
+  readonly #drainWaiters = new Set<(drained: boolean) => void>();
+
   /** Console size change (virtio-console with a size). */
   resize(cols: number, rows: number): void {
     this.#request({ type: 'resize', cols, rows });
@@ -272,6 +311,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     Atomics.store(this.#control, ControlWord.DEAD, 1);
     this.#logger.warn(`${this.name}: ${why}; the device needs a reset`);
     this.#events?.needsReset(why);
+    for (const finish of [...this.#drainWaiters]) finish(false);
     for (const waiter of this.#quiesceWaiters.values()) waiter.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: ${why}`));
     this.#quiesceWaiters.clear();
   }
@@ -302,10 +342,16 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
           sent = true;
           this.#outputSent(n);
         };
-        if (this.#options.onOutput) this.#options.onOutput(event.bytes, done);
+        if (this.#options.onOutput) this.#options.onOutput(event.bytes, done, event.port ?? 0);
         else done();
         return;
       }
+      case 'input-room':
+        this.#options.onInputRoom?.();
+        return;
+      case 'drained':
+        for (const finish of [...this.#drainWaiters]) finish(true);
+        return;
       case 'log':
         this.#logger.warn(event.message);
         return;
