@@ -193,6 +193,8 @@ function readConfig(value: unknown): VmConfig {
       ...(n.has('ifname') ? { ifname: n.string('ifname', 15) } : {}),
       ...(n.has('mac') ? { mac: n.string('mac', 17) } : {}),
       ...(n.has('implicit') ? { implicit: n.bool('implicit') } : {}),
+      ...(n.has('ip') ? { ip: n.string('ip', 18) } : {}),
+      ...(n.has('gateway') ? { gateway: n.string('gateway', 15) } : {}),
     };
   }));
   if (r.has('shares') && r.array('shares', 32, (v) => v).length > 0) throw new SavedStateError('meta.config.shares', 'shared directories are not restorable yet');

@@ -57,6 +57,7 @@ export async function takeSnapshot(parts: VmParts, config: VmConfig, dir: string
   const { kvm, vm, mem, legacy, pci } = parts;
   if (!kvm || !vm || !mem || !legacy || !pci) throw new SnapshotError('ERR_SNAPSHOT_MISSING', 'the VM is not built');
   if ((config.shares ?? []).length > 0) throw new SnapshotError('ERR_SNAPSHOT_MISMATCH', 'a VM with shared directories (--share) cannot be snapshotted yet');
+  if (config.execStreams) throw new SnapshotError('ERR_SNAPSHOT_MISMATCH', "a VM running an --exec command on its own streams cannot be snapshotted yet");
   mkdirSync(dir, { recursive: true });
   legacy.serial.serviceSharedAccess();
 
