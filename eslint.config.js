@@ -87,6 +87,13 @@ export default defineConfig([
     },
   },
   {
+    // The tkvm web page's own scripts run in the browser (src/api/web serves them).
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'WebSocket', 'TextEncoder', 'setTimeout', 'console', 'globalThis', 'HTMLCanvasElement'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     extends: [tseslint.configs.recommended],
     rules: {

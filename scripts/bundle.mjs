@@ -27,7 +27,8 @@ await build({
   platform: 'node',
   target: 'node20',
   // Ink loads react-devtools-core only with DEV=true; it is not a dependency.
-  external: ['koffi', 'react-devtools-core'],
+  // ws (tkvm web) loads from node_modules, as it does from dist/src.
+  external: ['koffi', 'react-devtools-core', 'ws'],
   // CommonJS packages in the bundle (Ink's dependencies) require() Node's
   // built-ins; an ES module has no require, so give every output file one.
   banner: { js: "import { createRequire as __tkvmCreateRequire } from 'node:module'; const require = __tkvmCreateRequire(import.meta.url);" },

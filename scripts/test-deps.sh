@@ -7,13 +7,14 @@
 # namespaces and TAPs for the net tests), busybox-static (udhcpc in a
 # namespace: the passt forward test), curl, xz-utils and patch (for
 # scripts/build-passt.sh, which npm test runs next: tkvm's own passt),
-# Debian's passt (the fallback when that build is missing) and tmux
-# (drives tkvm top in a test). As root it installs the missing ones with
+# Debian's passt (the fallback when that build is missing), tmux
+# (drives tkvm top in a test) and chromium (the browser the tkvm web
+# test drives with playwright-core). As root it installs the missing ones with
 # apt-get; otherwise it fails with the command to run. The Linux guest kit
 # installs its own build packages (tkvm setup).
 set -euo pipefail
 
-REQUIRED_PACKAGES=(gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux)
+REQUIRED_PACKAGES=(gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux chromium)
 
 if ! command -v dpkg-query >/dev/null; then
   echo "test-deps: not a Debian system; make sure these are installed: ${REQUIRED_PACKAGES[*]}" >&2

@@ -15,6 +15,7 @@ import { debugCommand } from './commands/debug.js';
 import { statCommand } from './commands/stat.js';
 import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
+import { webCommand } from './commands/web.js';
 import { firecrackerCommand } from './commands/firecracker.js';
 import { snapshotCommand } from './commands/snapshot.js';
 
@@ -31,6 +32,7 @@ export const commands: readonly Command[] = [
   statCommand,
   topCommand,
   perfCommand,
+  webCommand,
   // Firecracker's command line and HTTP API, for Firecracker tooling:
   firecrackerCommand,
   snapshotCommand,

@@ -9,14 +9,18 @@ import type { VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
 import { LineReader } from './line-reader.js';
 import { controlDir, errCode, socketPath, vmNameOfSocketFile } from './paths.js';
 import {
+  MAX_CONSOLE_INPUT_BYTES,
   MAX_RESPONSE_BYTES,
   encodeRequest,
+  isEventMessage,
   parseJsonLine,
+  validateEvent,
   validateResponse,
   validateVmInfo,
   type CommandArgs,
   type CommandName,
   type CommandResults,
+  type ConsoleEvent,
 } from './protocol.js';
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 3000;
@@ -42,12 +46,19 @@ export class ControlConnection {
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 1;
   private closedError: ControlError | null = null;
+  /** Receives the events of a `console` attachment. */
+  onEvent: ((event: ConsoleEvent) => void) | null = null;
+  /** Called once when the connection closes, with why. */
+  onClose: ((err: ControlError) => void) | null = null;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {});
-    socket.on('close', () => this.failAll(new ControlError('ERR_CONNECTION_CLOSED', 'the VM closed the control connection')));
+    socket.on('close', () => {
+      this.failAll(new ControlError('ERR_CONNECTION_CLOSED', 'the VM closed the control connection'));
+      this.onClose?.(this.closedError!);
+    });
   }
 
   /** Connects to a socket path. Rejects with the errno error (its `code`: ENOENT, ECONNREFUSED, EACCES...). */
@@ -103,7 +114,13 @@ export class ControlConnection {
   private onLine(line: Buffer): void {
     let response;
     try {
-      response = validateResponse(parseJsonLine(line));
+      const message = parseJsonLine(line);
+      if (isEventMessage(message)) {
+        const event = validateEvent(message);
+        if (event) this.onEvent?.(event);
+        return;
+      }
+      response = validateResponse(message);
     } catch (err) {
       this.failAll(new ControlError('ERR_BAD_RESPONSE', `malformed reply from the VM: ${(err as Error).message}`));
       this.socket.destroy();
@@ -196,6 +213,11 @@ function validateResult<C extends CommandName>(cmd: C, result: unknown): Command
       if (typeof (r as Record<string, unknown>).elapsedMs !== 'number') malformed();
       return result as CommandResults[C];
     }
+    case 'console-input': {
+      const accepted = (result as { accepted?: unknown } | null)?.accepted;
+      if (!Number.isSafeInteger(accepted)) malformed();
+      return result as CommandResults[C];
+    }
     default:
       return null as CommandResults[C];
   }
@@ -214,6 +236,60 @@ export async function callVm<C extends CommandName>(
   } finally {
     connection.close();
   }
+}
+
+/** A live `console` attachment to one VM. */
+export interface ConsoleSession {
+  /** Bytes of recent output the first output event replays. */
+  replayBytes: number;
+  /** Types bytes into the guest console (in requests of at most MAX_CONSOLE_INPUT_BYTES); resolves with how many it queued. */
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+export interface ConsoleHandlers {
+  onOutput(data: Buffer): void;
+  /** Output the VM dropped because this client read too slowly. */
+  onDropped?(bytes: number): void;
+  /** The connection closed (the VM ended, or close() was called). */
+  onClose?(): void;
+}
+
+/** Attaches to VM `name`'s console (control command `console`): recent output, then live output, and input. */
+export async function attachConsole(name: string, handlers: ConsoleHandlers, options: ClientOptions = {}): Promise<ConsoleSession> {
+  const connection = await connectToVm(name, options);
+  connection.onEvent = (event) => {
+    if (event.event === 'console-output') handlers.onOutput(event.data);
+    else handlers.onDropped?.(event.bytes);
+  };
+  connection.onClose = () => handlers.onClose?.();
+  let result: unknown;
+  try {
+    result = await connection.call('console', {}, options.timeoutMs);
+  } catch (err) {
+    connection.onClose = null;
+    connection.close();
+    throw err;
+  }
+  const replayBytes = (result as { replayBytes?: unknown } | null)?.replayBytes;
+  if (!Number.isSafeInteger(replayBytes)) {
+    connection.close();
+    throw new ControlError('ERR_BAD_RESPONSE', 'malformed "console" result from the VM');
+  }
+  return {
+    replayBytes: replayBytes as number,
+    async write(bytes) {
+      let accepted = 0;
+      for (let offset = 0; offset < bytes.length; offset += MAX_CONSOLE_INPUT_BYTES) {
+        const piece = bytes.subarray(offset, offset + MAX_CONSOLE_INPUT_BYTES);
+        const data = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('base64');
+        const reply = (await connection.call('console-input', { data }, options.timeoutMs)) as { accepted?: unknown } | null;
+        accepted += Number.isSafeInteger(reply?.accepted) ? (reply!.accepted as number) : 0;
+      }
+      return accepted;
+    },
+    close: () => connection.close(),
+  };
 }
 
 /** One control socket found in the control directory. */

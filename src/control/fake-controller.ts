@@ -2,15 +2,22 @@
  * A VmController for tests of the control plane: records calls, and can
  * be made slow or failing per method. Not used by the VMM.
  */
-import type { ProfileResult, SnapshotResult, VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
+import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, SnapshotResult, VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
+import { ConsoleHub } from '../vmm/console-hub.js';
 
 export type ControllerMethod = keyof VmController;
 
 export class FakeController implements VmController {
   readonly calls: Record<ControllerMethod, number> = {
-    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0, profile: 0, snapshot: 0,
+    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0, profile: 0, attachConsole: 0, writeConsole: 0, snapshot: 0,
   };
   snapshots: Array<[string, 'resume' | 'stop']> = [];
+  /** The guest console: tests publish "guest output" here; its ring is what attaching clients are replayed. */
+  readonly console = new ConsoleHub(1024);
+  /** What clients typed, in order. */
+  consoleInput: number[] = [];
+  /** Most bytes writeConsole accepts per call (the rest count as dropped). */
+  consoleInputRoom = Infinity;
   state: VmState = 'running';
   stopRequests: boolean[] = [];
   nmis: number[] = [];
@@ -104,6 +111,20 @@ export class FakeController implements VmController {
         { rip: '0x0000000000401000', user: true, cpu: 1, count: 1 },
       ],
     };
+  }
+  attachConsole(listener: ConsoleOutputListener): ConsoleAttachment {
+    this.calls.attachConsole++;
+    const failure = this.failures.attachConsole;
+    if (failure) throw failure;
+    return this.console.attach(listener);
+  }
+  writeConsole(bytes: Uint8Array): number {
+    this.calls.writeConsole++;
+    const failure = this.failures.writeConsole;
+    if (failure) throw failure;
+    const accepted = Math.min(bytes.length, this.consoleInputRoom);
+    this.consoleInput.push(...bytes.subarray(0, accepted));
+    return accepted;
   }
   async sendSysrq(key: string): Promise<void> {
     await this.step('sendSysrq');

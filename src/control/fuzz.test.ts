@@ -33,7 +33,8 @@ const requestLike = fc
     {
       v: fc.oneof(fc.constant(1), fc.anything()),
       id: fc.oneof(fc.nat(), fc.anything()),
-      cmd: fc.constantFrom(...COMMAND_NAMES, 'x', ''),
+      // Half known commands, half unknown ones, however many commands there are.
+      cmd: fc.oneof(fc.constantFrom(...COMMAND_NAMES), fc.constantFrom('x', '', 'reboot')),
       args: fc.anything(),
     },
     { requiredKeys: [] },
@@ -44,7 +45,7 @@ const requestLike = fc
 const truncatedRequest = fc
   .tuple(fc.constantFrom(...COMMAND_NAMES.filter((c) => c !== 'stop')), fc.nat(), fc.nat(), fc.boolean())
   .map(([cmd, id, cut, nl]) => {
-    const args = cmd === 'nmi' ? { cpu: 1 } : cmd === 'sysrq' ? { key: 's' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : {};
+    const args = cmd === 'nmi' ? { cpu: 1 } : cmd === 'sysrq' ? { key: 's' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : cmd === 'console-input' ? { data: 'aGk=' } : {};
     const full = encodeRequest(id, cmd, args as never);
     return Buffer.concat([Buffer.from(full.slice(0, cut % full.length)), newlineIf(nl)]);
   });

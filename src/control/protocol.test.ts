@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LineReader } from './line-reader.js';
 import {
-  COMMAND_NAMES, MAX_REQUEST_BYTES, ProtocolError, encodeError, encodeRequest, encodeResult, parseJsonLine,
+  COMMAND_NAMES, MAX_REQUEST_BYTES, ProtocolError, encodeConsoleDropped, encodeConsoleOutput, encodeError, encodeRequest, encodeResult, isEventMessage, parseJsonLine, validateEvent,
   parseRequest, validateRequest, validateResponse,
 } from './protocol.js';
 
@@ -27,7 +27,7 @@ test('valid requests of every command parse', () => {
   assert.deepEqual(parseRequest(line({ v: 1, id: 2, cmd: 'nmi', args: { cpu: 3 } })).args, { cpu: 3 });
   assert.deepEqual(parseRequest(line({ v: 1, id: 3, cmd: 'sysrq', args: { key: 't' } })).args, { key: 't' });
   for (const cmd of COMMAND_NAMES) {
-    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 }
+    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : cmd === 'console-input' ? { data: 'aGk=' }
       : cmd === 'snapshot' ? { dir: '/tmp/snap', after: 'resume' } : {};
     assert.equal(parseRequest(Buffer.from(encodeRequest(5, cmd, args as never).trimEnd())).cmd, cmd);
   }
@@ -66,6 +66,12 @@ test('malformed requests are refused with stable codes and keep the id when read
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 'tt' } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 'T' } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'sysrq', args: { key: 1 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console', args: { replay: true } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console-input', args: {} }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console-input', args: { data: 'aGk' } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console-input', args: { data: 'a-k=' } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console-input', args: { data: 104 } }, 'ERR_BAD_ARGS', 1],
+    [{ v: 1, id: 1, cmd: 'console-input', args: { data: Buffer.alloc(32 * 1024 + 1).toString('base64') } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 10 } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 30_001, frequencyHz: 99 } }, 'ERR_BAD_ARGS', 1],
     [{ v: 1, id: 1, cmd: 'perf', args: { durationMs: 100, frequencyHz: 1001 } }, 'ERR_BAD_ARGS', 1],
@@ -113,6 +119,23 @@ test('responses round-trip through encode and validateResponse', () => {
   assert.throws(() => validateResponse({ v: 1, id: 1, ok: false, error: { code: 'bad', message: '' } }), ProtocolError);
   assert.throws(() => validateResponse({ v: 1, id: 1, ok: true }), ProtocolError);
   assert.throws(() => validateResponse({ v: 2, id: 1, ok: true, result: 1 }), ProtocolError);
+});
+
+test('console events round-trip, and malformed ones are refused while unknown ones are ignored (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), (bytes, dropped) => {
+      const output = validateEvent(parseJsonLine(Buffer.from(encodeConsoleOutput(bytes).trimEnd())));
+      assert.equal(output?.event, 'console-output');
+      assert.deepEqual(output?.event === 'console-output' ? new Uint8Array(output.data) : null, bytes);
+      assert.deepEqual(validateEvent(JSON.parse(encodeConsoleDropped(dropped))), { event: 'console-dropped', bytes: dropped });
+    }),
+  );
+  assert.ok(isEventMessage({ v: 1, event: 'x' }));
+  assert.ok(!isEventMessage({ v: 1, id: 1, ok: true, result: null }));
+  assert.equal(validateEvent({ v: 1, event: 'vm-state', state: 'paused' }), null, 'a newer event is ignored');
+  for (const bad of [{ v: 2, event: 'console-output', data: '' }, { v: 1, event: 'console-output', data: '!!' }, { v: 1, event: 'console-dropped', bytes: -1 }, { v: 1, event: 7 }, null]) {
+    assert.throws(() => validateEvent(bad), ProtocolError, JSON.stringify(bad));
+  }
 });
 
 test('LineReader reassembles lines split at any point (property)', () => {

@@ -14,7 +14,7 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Largest response line a client accepts, newline excluded. */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf', 'snapshot'] as const;
+export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf', 'console', 'console-input', 'snapshot'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Arguments of each command. */
@@ -29,6 +29,9 @@ export interface CommandArgs {
   nmi: { cpu: number };
   sysrq: { key: string };
   perf: { durationMs: number; frequencyHz: number };
+  console: Record<string, never>;
+  /** `data`: the bytes to type, base64 (RFC 4648 section 4). */
+  'console-input': { data: string };
   snapshot: { dir: string; after: 'resume' | 'stop' };
 }
 
@@ -44,8 +47,17 @@ export interface CommandResults {
   nmi: null;
   sysrq: null;
   perf: ProfileResult;
+  /** How many bytes of recent output the first `console-output` event replays. */
+  console: { replayBytes: number };
+  /** Bytes queued for the guest; the rest were dropped (its input queue was full). */
+  'console-input': { accepted: number };
   snapshot: SnapshotResult;
 }
+
+/** What a connection attached with `console` receives besides replies (lines with `event` instead of `id`). */
+export type ConsoleEvent =
+  | { event: 'console-output'; data: Buffer }
+  | { event: 'console-dropped'; bytes: number };
 
 /** A validated request; narrowing on `cmd` narrows `args`. */
 export type Request = {
@@ -172,6 +184,11 @@ export const MAX_PERF_CALL_MS = 30_000;
 /** Highest sampling rate `perf` accepts. */
 export const MAX_PERF_HZ = 1000;
 
+/** Most bytes one `console-input` request may carry (decoded); its base64 fits a request line. */
+export const MAX_CONSOLE_INPUT_BYTES = 32 * 1024;
+
+/** Canonical padded base64 (RFC 4648 section 4), as Buffer.toString('base64') writes it. */
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** Longest snapshot directory `snapshot` accepts (PATH_MAX). */
 export const MAX_SNAPSHOT_DIR_LENGTH = 4096;
 
@@ -211,6 +228,17 @@ function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: numbe
       }
       return { durationMs, frequencyHz };
     }
+    case 'console-input': {
+      checkKeys(args, ['data'], id);
+      const data = args.data;
+      if (typeof data !== 'string' || !BASE64_PATTERN.test(data)) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, '"data" must be a base64 string', id);
+      }
+      if (base64DecodedLength(data) > MAX_CONSOLE_INPUT_BYTES) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"data" may carry at most ${MAX_CONSOLE_INPUT_BYTES} bytes`, id);
+      }
+      return { data };
+    }
     case 'snapshot': {
       checkKeys(args, ['dir', 'after'], id);
       const { dir, after } = args;
@@ -224,6 +252,11 @@ function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: numbe
       checkKeys(args, [], id);
       return {};
   }
+}
+
+function base64DecodedLength(text: string): number {
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  return (text.length / 4) * 3 - padding;
 }
 
 /** Parses and validates one request line. */
@@ -241,6 +274,39 @@ export function encodeResult(id: number, result: unknown): string {
 
 export function encodeError(id: number | null, code: string, message: string): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, id, ok: false, error: { code, message } }) + '\n';
+}
+
+/** One event line (docs/control-protocol.md, "Console"). */
+export function encodeConsoleOutput(data: Uint8Array): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, event: 'console-output', data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }) + '\n';
+}
+
+export function encodeConsoleDropped(bytes: number): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, event: 'console-dropped', bytes }) + '\n';
+}
+
+/** True for a decoded message that is an event rather than a response (it has `event`). */
+export function isEventMessage(message: unknown): boolean {
+  return isPlainObject(message) && 'event' in message;
+}
+
+/** Validates an event line; throws ProtocolError for a malformed one; null for an event this client does not know (ignored, see Versioning). */
+export function validateEvent(message: unknown): ConsoleEvent | null {
+  const bad = (what: string): never => {
+    throw new ProtocolError(ErrorCodes.BAD_REQUEST, `malformed event: ${what}`);
+  };
+  if (!isPlainObject(message)) return bad('not an object');
+  if (message.v !== PROTOCOL_VERSION) return bad('unsupported version');
+  if (message.event === 'console-output') {
+    if (typeof message.data !== 'string' || !BASE64_PATTERN.test(message.data)) return bad('data');
+    return { event: 'console-output', data: Buffer.from(message.data, 'base64') };
+  }
+  if (message.event === 'console-dropped') {
+    if (!Number.isSafeInteger(message.bytes) || (message.bytes as number) < 0) return bad('bytes');
+    return { event: 'console-dropped', bytes: message.bytes as number };
+  }
+  if (typeof message.event !== 'string') return bad('"event" must be a string');
+  return null;
 }
 
 /** Validates a decoded response (the client side of the same strictness). */

@@ -44,7 +44,7 @@ test('every command round-trips between client and server', async () => {
     assert.deepEqual(fake.nmis, [1]);
     assert.deepEqual(fake.sysrqKeys, ['t']);
     assert.deepEqual(fake.stopRequests, [false, true]);
-    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1, profile: 1, snapshot: 1 });
+    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1, profile: 1, attachConsole: 0, writeConsole: 0, snapshot: 1 });
   } finally {
     await server.close();
     tmp.cleanup();

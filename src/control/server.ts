@@ -9,6 +9,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { TkvmError } from '../util/errors.js';
 import type { VmController } from '../vmm/controller.js';
 import { ControlConnection } from './client.js';
+import { ConsoleStream } from './console-stream.js';
 import { LineReader } from './line-reader.js';
 import { controlDir, ensureControlDir, errCode, socketPath, validateVmName } from './paths.js';
 import {
@@ -170,6 +171,7 @@ export class ControlServer {
     let peerEnded = false;
     // After an oversized line nothing more is read; the replies still owed are sent, then the connection closes.
     let cutOff = false;
+    let consoleStream: ConsoleStream | null = null;
     const endIfDone = (): void => {
       if (socket.destroyed || inFlight !== 0) return;
       if (cutOff) socket.end(() => socket.destroy());
@@ -196,6 +198,19 @@ export class ControlServer {
         } catch (err) {
           const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCodes.BAD_REQUEST, 'malformed request');
           this.reply(socket, encodeError(e.id, e.code, e.message));
+          continue;
+        }
+        if (request.cmd === 'console') {
+          // Synchronous, outside the in-flight accounting: the reply and the replay must precede live output.
+          if (consoleStream) {
+            this.reply(socket, encodeError(request.id, 'ERR_CONSOLE_ATTACHED', 'this connection is already attached to the console'));
+            continue;
+          }
+          try {
+            consoleStream = new ConsoleStream(socket, this.controller, request.id);
+          } catch (err) {
+            this.reply(socket, encodeError(request.id, ErrorCodes.VM_ERROR, oneLine(err instanceof Error ? err.message : 'console attach failed')));
+          }
           continue;
         }
         if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) {
@@ -285,6 +300,10 @@ export class ControlServer {
         return controller.profile(request.args.durationMs, request.args.frequencyHz);
       case 'snapshot':
         return controller.snapshot(request.args.dir, request.args.after);
+      case 'console-input':
+        return { accepted: controller.writeConsole(Buffer.from(request.args.data, 'base64')) };
+      case 'console':
+        throw new ProtocolError(ErrorCodes.BAD_REQUEST, '"console" is handled by the connection'); // never reached: accept() takes it
     }
   }
 }

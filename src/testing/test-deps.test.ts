@@ -37,12 +37,12 @@ test('test-deps: not root, packages missing: one line naming the apt-get command
   const r = runWithStubs(1000);
   assert.notEqual(r.status, 0);
   assert.equal(r.stderr.trim().split('\n').length, 1);
-  assert.match(r.stderr, /apt-get install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux/);
+  assert.match(r.stderr, /apt-get install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux chromium/);
   assert.equal(r.apt, '');
 });
 
 test('test-deps: root, packages missing: apt-get update, then install', () => {
   const r = runWithStubs(0);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.apt.trim().split('\n'), ['update', 'install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux']);
+  assert.deepEqual(r.apt.trim().split('\n'), ['update', 'install -y --no-install-recommends gcc make binutils libc6-dev cpio acpica-tools e2fsprogs iproute2 busybox-static curl xz-utils patch passt tmux chromium']);
 });

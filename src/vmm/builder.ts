@@ -43,6 +43,8 @@ export interface VmEvents {
   shutdown(status: number, reason: string, clean?: boolean): void;
   /** The default guest's init reported its command's status (TKVM_EXIT_STATUS). */
   guestExitStatus(status: number): void;
+  /** A chunk of guest console output, as the terminal got it (the control socket's `console` clients). */
+  consoleChunk?(chunk: Uint8Array): void;
 }
 
 /**
@@ -176,6 +178,7 @@ function attachPlatformDevices(parts: VmParts, cfg: VmConfig, events: VmEvents, 
     ...(cfg.execStreams ? { consoleOutput: process.stderr } : {}),
     consoleIo,
     onExit: (status, reason, clean) => events.shutdown(status, reason, clean),
+    ...(events.consoleChunk ? { onConsoleOutput: (chunk: Uint8Array) => events.consoleChunk?.(chunk) } : {}),
     guestProtocol: cfg.guestProtocol ? {
       onInitStart: () => mark('guest-init'),
       onExitStatus: (status) => events.guestExitStatus(status),

@@ -90,6 +90,16 @@ export interface SnapshotResult {
   elapsedMs: number;
 }
 
+/** Receives a chunk of guest console output; it must not keep the chunk beyond the call. */
+export type ConsoleOutputListener = (chunk: Uint8Array) => void;
+
+/** One console client's attachment (the control command `console`). */
+export interface ConsoleAttachment {
+  /** The recent console output (a bounded ring), oldest first; live output follows it without a gap. */
+  recent: Uint8Array;
+  detach(): void;
+}
+
 export interface VmController {
   info(): VmInfo;
   /** Graceful: ask the guest to power off. force: stop at once. */
@@ -105,4 +115,8 @@ export interface VmController {
   profile(durationMs: number, frequencyHz: number): Promise<ProfileResult>;
   /** Writes a snapshot to `dir` with the vCPUs parked, then resumes or stops the VM. */
   snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult>;
+  /** Starts passing the guest console's output to `listener`; never blocks the VM (the listener drops what it cannot send). */
+  attachConsole(listener: ConsoleOutputListener): ConsoleAttachment;
+  /** Types bytes into the guest console (the device the terminal types into); returns how many were queued, the rest are dropped. */
+  writeConsole(bytes: Uint8Array): number;
 }

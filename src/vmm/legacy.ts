@@ -24,6 +24,8 @@ export interface LegacyOptions {
   guestProtocol: GuestProtocolEvents | null;
   /** Feed terminal input to the UART (default true); false when another console device will take it. */
   serialInput?: boolean;
+  /** Every chunk of console output as the terminal gets it (for the control socket's console clients). */
+  onConsoleOutput?: (chunk: Uint8Array) => void;
   /** Where guest console output goes (default process.stdout). */
   consoleOutput?: NodeJS.WritableStream;
   /** Where the guest console reads and writes (default: this process's stdin and stdout, with Ctrl-A escapes). */
@@ -64,6 +66,7 @@ export function attachLegacyDevices(devices: DeviceManager, vm: Vm, opts: Legacy
   const console = new SerialConsole({
     onQuit: () => opts.onExit(ExitStatus.POWEROFF, 'quit from the console (Ctrl-A x)'),
     ...(io ? { input: io.input, output: io.output, escapes: io.escapes ?? true } : opts.consoleOutput ? { output: opts.consoleOutput } : {}),
+    ...(opts.onConsoleOutput ? { onOutputChunk: opts.onConsoleOutput } : {}),
   });
   // Every console the guest writes to passes through one tap of its own (the kit's init may use ttyS0 or hvc0).
   const taps: GuestProtocolTap[] = [];

@@ -17,7 +17,8 @@ import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import { VmPause } from './pause.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import type { ProfileResult, SnapshotResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, SnapshotResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import { ConsoleHub } from './console-hub.js';
 import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
@@ -103,6 +104,7 @@ export class Machine implements VmController {
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
+        consoleChunk: (chunk) => this.#console.publish(chunk),
       }, this.#options.consoleIo, restore ? { memoryFd: restore.memoryFd } : undefined);
       if (restore) {
         applySnapshot(this.#parts, restore);
@@ -303,6 +305,17 @@ export class Machine implements VmController {
     } finally {
       this.#profiling = false;
     }
+  }
+
+  /** Console output for control-socket clients: the recent ring, then live. */
+  readonly #console = new ConsoleHub();
+
+  attachConsole(listener: ConsoleOutputListener): ConsoleAttachment {
+    return this.#console.attach(listener);
+  }
+
+  writeConsole(bytes: Uint8Array): number {
+    return this.#parts.legacy?.console.injectInput(bytes) ?? 0;
   }
 
   #snapshotting = false;

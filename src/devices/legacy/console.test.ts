@@ -284,3 +284,63 @@ test('a pipe is paused while the guest is not reading, and resumed when it drain
   assert.equal(got.length, 80);
   console.restore();
 });
+
+test('onOutputChunk sees exactly the chunks written to the output, and a throwing observer does not stop the output', async () => {
+  const output = new PassThrough();
+  const seen: string[] = [];
+  let throws = true;
+  const console = new SerialConsole({
+    input: new PassThrough(), output, diagnostics: new PassThrough(), exitHookTarget: null, onQuit: () => {},
+    onOutputChunk: (chunk) => {
+      seen.push(Buffer.from(chunk).toString());
+      if (throws) {
+        throws = false;
+        throw new Error('observer bug');
+      }
+    },
+  });
+  let written = '';
+  output.on('data', (d: Buffer) => void (written += d.toString()));
+  for (const b of Buffer.from('boot\n')) console.output(b);
+  await tick();
+  for (const b of Buffer.from('ok\n')) console.output(b);
+  console.flush();
+  await tick();
+  assert.deepEqual(seen, ['boot\n', 'ok\n']);
+  assert.equal(written, 'boot\nok\n');
+});
+
+test('injectInput queues bytes without escape processing, within the pending-input bound, even after the terminal input ended', async () => {
+  const input = new PassThrough();
+  const console = new SerialConsole({ input, output: new PassThrough(), diagnostics: new PassThrough(), exitHookTarget: null, onQuit: () => assert.fail('no quit'), maxPendingInput: 8 });
+  // A sink with room for 4 bytes until the test makes more.
+  let space = 4;
+  const got: number[] = [];
+  const sink: ConsoleInputSink = {
+    enqueueInput: (bytes) => {
+      const n = Math.min(space, bytes.length);
+      got.push(...bytes.subarray(0, n));
+      space -= n;
+      return n;
+    },
+    inputSpace: () => space,
+    sendBreak: () => true,
+  };
+  console.attach(sink);
+  input.end();
+  await tick();
+  // Ctrl-A x is data here, not the quit escape.
+  assert.equal(console.injectInput(Uint8Array.from([0x01, 0x78])), 2);
+  assert.deepEqual(got, [0x01, 0x78]);
+  // 2 more fit the sink; 8 may wait; the rest is dropped and counted.
+  assert.equal(console.injectInput(new Uint8Array(30).fill(0x61)), 8);
+  assert.equal(console.stats().inputDropped, 22);
+  assert.equal(got.length, 4);
+  assert.equal(console.stats().inputPending, 6);
+  space = 100;
+  console.pumpInput();
+  assert.equal(got.length, 10);
+  assert.equal(console.stats().inputPending, 0);
+  console.restore();
+  assert.equal(console.injectInput(Uint8Array.of(0x62)), 0, 'nothing is taken after restore');
+});

@@ -56,6 +56,13 @@ export interface SerialConsoleOptions {
    * input is paused at half of it and resumed at a quarter. Default 1 MiB.
    */
   maxPendingInput?: number;
+  /**
+   * Sees every chunk of guest output as it is written to `output` (the
+   * control socket's console clients are fed from here). It must not keep or
+   * modify the chunk, and must never wait: the terminal's flow control alone
+   * paces the guest.
+   */
+  onOutputChunk?: (chunk: Uint8Array) => void;
 }
 
 export interface ConsoleStats {
@@ -95,6 +102,7 @@ export class SerialConsole {
   readonly #escapes: boolean;
   readonly #exitHookTarget: ExitHookTarget | null;
   readonly #maxPendingInput: number;
+  readonly #onOutputChunk: ((chunk: Uint8Array) => void) | undefined;
 
   #sink: ConsoleInputSink | null = null;
   #rawModeSet = false;
@@ -121,6 +129,7 @@ export class SerialConsole {
     this.#escapes = options.escapes ?? true;
     this.#exitHookTarget = options.exitHookTarget === undefined ? process : options.exitHookTarget;
     this.#maxPendingInput = options.maxPendingInput ?? DEFAULT_MAX_PENDING_INPUT;
+    this.#onOutputChunk = options.onOutputChunk;
   }
 
   /** Pass as Serial16550's onOutput: buffers one guest byte. */
@@ -227,6 +236,30 @@ export class SerialConsole {
     } catch {
       // A closed output (EPIPE) must not take the VMM down; the guest's bytes are lost.
     }
+    try {
+      this.#onOutputChunk?.(chunk);
+    } catch {
+      // An observer's failure is its own; the guest's output goes on.
+    }
+  }
+
+  /**
+   * Queues input from another source than the terminal (a control-socket
+   * console client): no escape processing, the same bound and drop counter
+   * as typed input, and accepted even after the terminal's input has ended.
+   * Returns how many bytes were queued (the rest are dropped).
+   */
+  injectInput(bytes: Uint8Array): number {
+    if (this.#restored || bytes.length === 0) return 0;
+    const room = Math.max(0, this.#maxPendingInput - this.#pendingBytes);
+    const kept = Math.min(room, bytes.length);
+    this.#inputDropped += bytes.length - kept;
+    if (kept > 0) {
+      this.#pending.push(Uint8Array.from(bytes.subarray(0, kept)));
+      this.#pendingBytes += kept;
+      this.pumpInput();
+    }
+    return kept;
   }
 
   /**
