@@ -17,6 +17,7 @@ import { topCommand } from './commands/top.js';
 import { perfCommand } from './commands/perf.js';
 import { webCommand } from './commands/web.js';
 import { firecrackerCommand } from './commands/firecracker.js';
+import { snapshotCommand } from './commands/snapshot.js';
 
 export const commands: readonly Command[] = [
   runCommand,
@@ -34,6 +35,7 @@ export const commands: readonly Command[] = [
   webCommand,
   // Firecracker's command line and HTTP API, for Firecracker tooling:
   firecrackerCommand,
+  snapshotCommand,
 ];
 
 /** The command called `name`, or undefined. */

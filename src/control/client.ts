@@ -206,6 +206,13 @@ function validateResult<C extends CommandName>(cmd: C, result: unknown): Command
       }
       return result as CommandResults[C];
     }
+    case 'snapshot': {
+      const r = result as Record<string, unknown> | null;
+      if (typeof r !== 'object' || r === null || typeof r.dir !== 'string') malformed();
+      for (const key of ['stateBytes', 'memoryBytes', 'touchedPages', 'dataPages']) if (!Number.isSafeInteger((r as Record<string, unknown>)[key])) malformed();
+      if (typeof (r as Record<string, unknown>).elapsedMs !== 'number') malformed();
+      return result as CommandResults[C];
+    }
     case 'console-input': {
       const accepted = (result as { accepted?: unknown } | null)?.accepted;
       if (!Number.isSafeInteger(accepted)) malformed();

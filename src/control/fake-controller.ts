@@ -2,15 +2,16 @@
  * A VmController for tests of the control plane: records calls, and can
  * be made slow or failing per method. Not used by the VMM.
  */
-import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
+import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, SnapshotResult, VcpuDebugInfo, VmController, VmInfo, VmState, VmStats } from '../vmm/controller.js';
 import { ConsoleHub } from '../vmm/console-hub.js';
 
 export type ControllerMethod = keyof VmController;
 
 export class FakeController implements VmController {
   readonly calls: Record<ControllerMethod, number> = {
-    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0, profile: 0, attachConsole: 0, writeConsole: 0,
+    info: 0, stop: 0, pause: 0, resume: 0, debug: 0, stats: 0, injectNmi: 0, sendSysrq: 0, profile: 0, attachConsole: 0, writeConsole: 0, snapshot: 0,
   };
+  snapshots: Array<[string, 'resume' | 'stop']> = [];
   /** The guest console: tests publish "guest output" here; its ring is what attaching clients are replayed. */
   readonly console = new ConsoleHub(1024);
   /** What clients typed, in order. */
@@ -128,5 +129,12 @@ export class FakeController implements VmController {
   async sendSysrq(key: string): Promise<void> {
     await this.step('sendSysrq');
     this.sysrqKeys.push(key);
+  }
+
+  async snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult> {
+    await this.step('snapshot');
+    this.snapshots.push([dir, after]);
+    if (after === 'stop') this.state = 'stopping';
+    return { dir, stateBytes: 20_000, memoryBytes: this.vmInfo.memBytes, touchedPages: 4096, dataPages: 1024, elapsedMs: 120 };
   }
 }

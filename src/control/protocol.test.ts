@@ -27,8 +27,16 @@ test('valid requests of every command parse', () => {
   assert.deepEqual(parseRequest(line({ v: 1, id: 2, cmd: 'nmi', args: { cpu: 3 } })).args, { cpu: 3 });
   assert.deepEqual(parseRequest(line({ v: 1, id: 3, cmd: 'sysrq', args: { key: 't' } })).args, { key: 't' });
   for (const cmd of COMMAND_NAMES) {
-    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : cmd === 'console-input' ? { data: 'aGk=' } : {};
+    const args = cmd === 'nmi' ? { cpu: 0 } : cmd === 'sysrq' ? { key: 'h' } : cmd === 'perf' ? { durationMs: 10, frequencyHz: 100 } : cmd === 'console-input' ? { data: 'aGk=' }
+      : cmd === 'snapshot' ? { dir: '/tmp/snap', after: 'resume' } : {};
     assert.equal(parseRequest(Buffer.from(encodeRequest(5, cmd, args as never).trimEnd())).cmd, cmd);
+  }
+});
+
+test('snapshot takes an absolute directory and resume or stop, nothing else', () => {
+  assert.deepEqual(parseRequest(line({ v: 1, id: 4, cmd: 'snapshot', args: { dir: '/x/y', after: 'stop' } })).args, { dir: '/x/y', after: 'stop' });
+  for (const args of [{ dir: 'relative', after: 'stop' }, { dir: '/x', after: 'later' }, { dir: '/x' }, { dir: `/${'a'.repeat(5000)}`, after: 'stop' }, { dir: '/x\0y', after: 'stop' }, { dir: '/x', after: 'stop', extra: 1 }]) {
+    assert.equal(refused(line({ v: 1, id: 4, cmd: 'snapshot', args })).code, 'ERR_BAD_ARGS', JSON.stringify(args));
   }
 });
 

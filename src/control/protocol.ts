@@ -4,7 +4,7 @@
  * protocol version. Parsing is strict: a message with an unknown field, a
  * wrong type or a bad value is refused with a stable error code.
  */
-import type { ProfileResult, VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
+import type { ProfileResult, SnapshotResult, VcpuDebugInfo, VmInfo, VmStats } from '../vmm/controller.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -14,7 +14,7 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Largest response line a client accepts, newline excluded. */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf', 'console', 'console-input'] as const;
+export const COMMAND_NAMES = ['list', 'info', 'stop', 'pause', 'resume', 'debug', 'stat', 'nmi', 'sysrq', 'perf', 'console', 'console-input', 'snapshot'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** Arguments of each command. */
@@ -32,6 +32,7 @@ export interface CommandArgs {
   console: Record<string, never>;
   /** `data`: the bytes to type, base64 (RFC 4648 section 4). */
   'console-input': { data: string };
+  snapshot: { dir: string; after: 'resume' | 'stop' };
 }
 
 /** Result of each command. */
@@ -50,6 +51,7 @@ export interface CommandResults {
   console: { replayBytes: number };
   /** Bytes queued for the guest; the rest were dropped (its input queue was full). */
   'console-input': { accepted: number };
+  snapshot: SnapshotResult;
 }
 
 /** What a connection attached with `console` receives besides replies (lines with `event` instead of `id`). */
@@ -187,6 +189,8 @@ export const MAX_CONSOLE_INPUT_BYTES = 32 * 1024;
 
 /** Canonical padded base64 (RFC 4648 section 4), as Buffer.toString('base64') writes it. */
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Longest snapshot directory `snapshot` accepts (PATH_MAX). */
+export const MAX_SNAPSHOT_DIR_LENGTH = 4096;
 
 /** Highest vCPU index accepted in `nmi` (KVM_MAX_VCPUS is at most 4096). */
 export const MAX_VCPU_INDEX = 4095;
@@ -234,6 +238,15 @@ function validateArgs(cmd: CommandName, args: Record<string, unknown>, id: numbe
         throw new ProtocolError(ErrorCodes.BAD_ARGS, `"data" may carry at most ${MAX_CONSOLE_INPUT_BYTES} bytes`, id);
       }
       return { data };
+    }
+    case 'snapshot': {
+      checkKeys(args, ['dir', 'after'], id);
+      const { dir, after } = args;
+      if (typeof dir !== 'string' || !dir.startsWith('/') || dir.length > MAX_SNAPSHOT_DIR_LENGTH || dir.includes('\0')) {
+        throw new ProtocolError(ErrorCodes.BAD_ARGS, `"dir" must be an absolute path of at most ${MAX_SNAPSHOT_DIR_LENGTH} characters`, id);
+      }
+      if (after !== 'resume' && after !== 'stop') throw new ProtocolError(ErrorCodes.BAD_ARGS, '"after" must be "resume" or "stop"', id);
+      return { dir, after };
     }
     default:
       checkKeys(args, [], id);

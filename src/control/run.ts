@@ -6,15 +6,16 @@
 import { writeSync } from 'node:fs';
 import type { VmConfig } from '../vmm/config.js';
 import { Machine } from '../vmm/machine.js';
+import type { LoadedSnapshot } from '../vmm/snapshot/restore.js';
 import * as log from '../util/log.js';
 import { timingMarks } from '../util/timing.js';
 import { ControlServer } from './server.js';
 import { defaultVmName } from './paths.js';
 
-export async function runVm(config: VmConfig): Promise<number> {
+export async function runVm(config: VmConfig, opts: { restore?: LoadedSnapshot } = {}): Promise<number> {
   if (config.logLevel) log.setLogLevel(config.logLevel);
   const name = config.name ?? defaultVmName();
-  const machine = new Machine({ ...config, name });
+  const machine = new Machine({ ...config, name }, opts.restore ? { restore: opts.restore } : {});
   let control: ControlServer | undefined;
   let result;
   try {

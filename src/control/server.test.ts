@@ -36,12 +36,15 @@ test('every command round-trips between client and server', async () => {
     const profile = await callVm('vm1', 'perf', { durationMs: 250, frequencyHz: 50 }, { ...opts, timeoutMs: 5000 });
     assert.deepEqual([profile.durationMs, profile.frequencyHz, profile.samples.length], [250, 50, 3]);
     assert.deepEqual(fake.profiles, [[250, 50]]);
+    const snap = await callVm('vm1', 'snapshot', { dir: '/tmp/vm1-snap', after: 'resume' }, opts);
+    assert.deepEqual([snap.dir, snap.dataPages, snap.memoryBytes], ['/tmp/vm1-snap', 1024, 512 << 20]);
+    assert.deepEqual(fake.snapshots, [['/tmp/vm1-snap', 'resume']]);
     await callVm('vm1', 'stop', {}, opts);
     await callVm('vm1', 'stop', { force: true }, opts);
     assert.deepEqual(fake.nmis, [1]);
     assert.deepEqual(fake.sysrqKeys, ['t']);
     assert.deepEqual(fake.stopRequests, [false, true]);
-    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1, profile: 1, attachConsole: 0, writeConsole: 0 });
+    assert.deepEqual(fake.calls, { info: 4, stop: 2, pause: 1, resume: 1, debug: 1, stats: 1, injectNmi: 1, sendSysrq: 1, profile: 1, attachConsole: 0, writeConsole: 0, snapshot: 1 });
   } finally {
     await server.close();
     tmp.cleanup();

@@ -40,6 +40,9 @@ export interface ControlServerOptions {
 
 export const DEFAULT_CALL_TIMEOUT_MS = 100;
 
+/** What a `snapshot` call may take: writing guest memory (below the idle timeout, so the connection stays). */
+export const SNAPSHOT_TIMEOUT_MS = 55_000;
+
 /** What a `perf` call may take beyond its sampling time (the last samples, the reply). */
 const PERF_ALLOWANCE_MS = 2000;
 /** Requests one connection may have in flight; more are answered ERR_BUSY. */
@@ -263,6 +266,7 @@ export class ControlServer {
 
   /** A profile takes as long as it was asked to sample, plus the usual allowance. */
   #timeoutFor(request: Request): number {
+    if (request.cmd === 'snapshot') return SNAPSHOT_TIMEOUT_MS;
     return request.cmd === 'perf' ? request.args.durationMs + PERF_ALLOWANCE_MS + this.callTimeoutMs : this.callTimeoutMs;
   }
 
@@ -294,6 +298,8 @@ export class ControlServer {
         return null;
       case 'perf':
         return controller.profile(request.args.durationMs, request.args.frequencyHz);
+      case 'snapshot':
+        return controller.snapshot(request.args.dir, request.args.after);
       case 'console-input':
         return { accepted: controller.writeConsole(Buffer.from(request.args.data, 'base64')) };
       case 'console':

@@ -63,6 +63,21 @@ export const KVM_ENABLE_CAP = iow(0xa3, 104);
 export const KVM_GET_TSC_KHZ = io(0xa3);
 export const KVM_KVMCLOCK_CTRL = io(0xad);
 
+// VM and vCPU state, for snapshots (api.rst 4.26-4.43, 4.68, 4.70, 4.71, 4.42).
+export const KVM_GET_IRQCHIP = iowr(0x62, 520);
+/** Really _IOR in <linux/kvm.h>, though the kernel reads the struct. */
+export const KVM_SET_IRQCHIP = ior(0x63, 520);
+export const KVM_GET_PIT2 = ior(0x9f, 112);
+export const KVM_SET_PIT2 = iow(0xa0, 112);
+export const KVM_GET_DEBUGREGS = ior(0xa1, 128);
+export const KVM_SET_DEBUGREGS = iow(0xa2, 128);
+export const KVM_SET_TSC_KHZ = io(0xa2);
+export const KVM_GET_XSAVE = ior(0xa4, 4096);
+export const KVM_SET_XSAVE = iow(0xa5, 4096);
+export const KVM_GET_XSAVE2 = ior(0xcf, 4096);
+export const KVM_GET_XCRS = ior(0xa6, 392);
+export const KVM_SET_XCRS = iow(0xa7, 392);
+
 /** KVM_CHECK_EXTENSION capability numbers (include/uapi/linux/kvm.h). */
 export const Cap = {
   IRQCHIP: 0,
@@ -82,10 +97,16 @@ export const Cap = {
   ADJUST_CLOCK: 39,
   VCPU_EVENTS: 41,
   MAX_VCPUS: 66,
+  DEBUGREGS: 50,
+  XSAVE: 55,
+  XCRS: 56,
+  TSC_CONTROL: 60,
+  GET_TSC_KHZ: 61,
   KVMCLOCK_CTRL: 76,
   SIGNAL_MSI: 77,
   X2APIC_API: 129,
   IMMEDIATE_EXIT: 136,
   GET_MSR_FEATURES: 153,
+  XSAVE2: 208,
 } as const;
 export type CapName = keyof typeof Cap;

@@ -16,6 +16,25 @@ import {
 
 export const LAPIC_STATE_SIZE = 1024;
 
+/**
+ * vCPU state KVM reads and writes as one struct, kept as raw bytes for a
+ * snapshot (api.rst: KVM_GET/SET_REGS, SREGS, FPU, XSAVE, XCRS, DEBUGREGS,
+ * LAPIC, VCPU_EVENTS, MP_STATE). XSAVE is 4096 bytes unless the host's
+ * KVM_CAP_XSAVE2 says more (AMX): then the buffer is that big.
+ */
+export const VCPU_STATE_KINDS = {
+  regs: { get: ioc.KVM_GET_REGS, set: ioc.KVM_SET_REGS, size: REGS_SIZE },
+  sregs: { get: ioc.KVM_GET_SREGS, set: ioc.KVM_SET_SREGS, size: SREGS_SIZE },
+  fpu: { get: ioc.KVM_GET_FPU, set: ioc.KVM_SET_FPU, size: FPU_SIZE },
+  xsave: { get: ioc.KVM_GET_XSAVE, set: ioc.KVM_SET_XSAVE, size: 4096 },
+  xcrs: { get: ioc.KVM_GET_XCRS, set: ioc.KVM_SET_XCRS, size: 392 },
+  debugregs: { get: ioc.KVM_GET_DEBUGREGS, set: ioc.KVM_SET_DEBUGREGS, size: 128 },
+  lapic: { get: ioc.KVM_GET_LAPIC, set: ioc.KVM_SET_LAPIC, size: LAPIC_STATE_SIZE },
+  events: { get: ioc.KVM_GET_VCPU_EVENTS, set: ioc.KVM_SET_VCPU_EVENTS, size: VCPU_EVENTS_SIZE },
+  mpstate: { get: ioc.KVM_GET_MP_STATE, set: ioc.KVM_SET_MP_STATE, size: 4 },
+} as const;
+export type VcpuStateKind = keyof typeof VCPU_STATE_KINDS;
+
 /** Result of one KVM_RUN: an exit, or an interruption by a signal/immediate_exit. */
 export type RunResult = ExitInfo;
 
@@ -132,6 +151,11 @@ export class Vcpu {
     }
   }
 
+  /** Writes MSRs in order until KVM refuses one; returns how many it took. */
+  trySetMsrs(entries: readonly MsrEntry[]): number {
+    return sys.ioctlBuf(this.fd, ioc.KVM_SET_MSRS, encodeMsrs(entries), 'KVM_SET_MSRS');
+  }
+
   setCpuid(entries: readonly CpuidEntry[]): void {
     sys.ioctlBuf(this.fd, ioc.KVM_SET_CPUID2, encodeCpuid(entries), 'KVM_SET_CPUID2');
   }
@@ -196,6 +220,56 @@ export class Vcpu {
     v.setBigUint64(0, linear, true);
     sys.ioctlBuf(this.fd, ioc.KVM_TRANSLATE, v, 'KVM_TRANSLATE');
     return { physical: v.getBigUint64(8, true), valid: v.getUint8(16) !== 0, writeable: v.getUint8(17) !== 0 };
+  }
+
+  /** One state struct as bytes; `size` only for XSAVE beyond 4096 bytes (KVM_GET_XSAVE2). */
+  getRawState(kind: VcpuStateKind, size: number = VCPU_STATE_KINDS[kind].size): Uint8Array {
+    const buf = new Uint8Array(size);
+    const request = kind === 'xsave' && size > 4096 ? ioc.KVM_GET_XSAVE2 : VCPU_STATE_KINDS[kind].get;
+    sys.ioctlBuf(this.fd, request, buf, `KVM_GET_${kind.toUpperCase()}`);
+    return buf;
+  }
+
+  setRawState(kind: VcpuStateKind, bytes: Uint8Array): void {
+    sys.ioctlBuf(this.fd, VCPU_STATE_KINDS[kind].set, bytes, `KVM_SET_${kind.toUpperCase()}`);
+  }
+
+  /**
+   * Reads every MSR of `indices` that KVM will read. KVM_GET_MSRS stops at
+   * the first one it refuses; that one is left out and the rest read on.
+   */
+  readMsrs(indices: readonly number[]): MsrEntry[] {
+    const out: MsrEntry[] = [];
+    let rest = indices;
+    while (rest.length > 0) {
+      const got = this.getMsrs(rest);
+      out.push(...got);
+      rest = rest.slice(got.length + 1);
+    }
+    return out;
+  }
+
+  /** KVM_SET_TSC_KHZ: the guest TSC frequency (needs KVM_CAP_TSC_CONTROL). */
+  setTscKhz(khz: number): void {
+    sys.ioctl(this.fd, ioc.KVM_SET_TSC_KHZ, khz, 'KVM_SET_TSC_KHZ');
+  }
+
+  /**
+   * Completes an I/O or MMIO exit whose results user space has written
+   * (an IN's data, an MMIO read's value): KVM applies them at the next
+   * KVM_RUN, so one with immediate_exit set does it and returns at once
+   * (api.rst, "immediate_exit"). Call with the vCPU out of KVM_RUN, before
+   * its state is read for a snapshot.
+   */
+  completePendingExit(): void {
+    this.setImmediateExit(true);
+    try {
+      const ret = sys.ioctlFast(this.fd, ioc.KVM_RUN, 0);
+      const errno = ret < 0 ? sys.lastErrno() : 0;
+      if (ret < 0 && errno !== sys.EINTR && errno !== sys.EAGAIN) throw new SysError('KVM_RUN', errno, `vCPU ${this.id} (completing an exit)`);
+    } finally {
+      this.setImmediateExit(false);
+    }
   }
 
   /** Unmaps kvm_run in this thread; closeFd also closes the vCPU fd. */

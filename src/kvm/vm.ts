@@ -15,6 +15,9 @@ export const IRQCHIP_PIC_MASTER = 0;
 export const IRQCHIP_PIC_SLAVE = 1;
 export const IRQCHIP_IOAPIC = 2;
 const IOAPIC_PINS = 24;
+export const IRQCHIP_STATE_SIZE = 520;
+export const PIT2_STATE_SIZE = 112;
+export const CLOCK_DATA_SIZE = 48;
 
 export class Vm {
   readonly fd: number;
@@ -142,6 +145,49 @@ export class Vm {
     v.setInt32(20, opts.eventFd, true);
     v.setUint32(24, flags, true);
     sys.ioctlBuf(this.fd, ioc.KVM_IOEVENTFD, v, 'KVM_IOEVENTFD');
+  }
+
+  /** struct kvm_irqchip for chip 0 (PIC master), 1 (PIC slave) or 2 (IOAPIC), as 520 bytes. */
+  getIrqchip(chipId: number): Uint8Array {
+    const buf = new Uint8Array(IRQCHIP_STATE_SIZE);
+    new DataView(buf.buffer).setUint32(0, chipId, true);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_IRQCHIP, buf, 'KVM_GET_IRQCHIP');
+    return buf;
+  }
+
+  /** Loads a chip's state; its chip_id field says which chip. */
+  setIrqchip(state: Uint8Array): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_IRQCHIP, state, 'KVM_SET_IRQCHIP');
+  }
+
+  /** struct kvm_pit_state2 (112 bytes). */
+  getPit2(): Uint8Array {
+    const buf = new Uint8Array(PIT2_STATE_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_PIT2, buf, 'KVM_GET_PIT2');
+    return buf;
+  }
+
+  setPit2(state: Uint8Array): void {
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_PIT2, state, 'KVM_SET_PIT2');
+  }
+
+  /** struct kvm_clock_data (48 bytes): the kvmclock base the guest's kvm-clock reads. */
+  getClock(): Uint8Array {
+    const buf = new Uint8Array(CLOCK_DATA_SIZE);
+    sys.ioctlBuf(this.fd, ioc.KVM_GET_CLOCK, buf, 'KVM_GET_CLOCK');
+    return buf;
+  }
+
+  /** Sets the kvmclock to `clock` (nanoseconds), with no flags: KVM does not add the time since it was read. */
+  setClock(clock: bigint): void {
+    const v = new DataView(new ArrayBuffer(CLOCK_DATA_SIZE));
+    v.setBigUint64(0, clock, true);
+    sys.ioctlBuf(this.fd, ioc.KVM_SET_CLOCK, v, 'KVM_SET_CLOCK');
+  }
+
+  /** KVM_CHECK_EXTENSION on the VM fd (some answers, like KVM_CAP_XSAVE2, are per VM). */
+  checkExtension(cap: number): number {
+    return sys.ioctl(this.fd, ioc.KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
   }
 
   /** KVM_CREATE_VCPU; the returned Vcpu maps its kvm_run page in this thread. */

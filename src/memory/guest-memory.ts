@@ -89,6 +89,33 @@ export class GuestMemory {
     return new GuestMemory(mapped, true);
   }
 
+  /**
+   * Maps guest RAM from a snapshot's memory file (regions one after the
+   * other, from offset 0) private and copy-on-write: pages are read from the
+   * file when the guest first touches them, and writes never reach the
+   * file, so one file can back many VMs at once. The file must hold exactly
+   * the regions' bytes; holes read as zeros.
+   */
+  static mapPrivateFile(regions: readonly RegionSpec[], fd: number): GuestMemory {
+    const mapped: Array<RegionSpec & { hostAddr: bigint }> = [];
+    let offset = 0;
+    try {
+      for (const r of regions) {
+        if (r.size <= 0 || r.size % PAGE_SIZE !== 0) throw new RangeError(`region size ${r.size} is not a positive multiple of 4 KiB`);
+        const hostAddr = sys.mmap(r.size, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_PRIVATE | sys.MAP_NORESERVE, fd, offset);
+        mapped.push({ ...r, hostAddr });
+        offset += r.size;
+        try {
+          sys.madvise(hostAddr, r.size, sys.MADV_DONTDUMP);
+        } catch { /* advisory only */ }
+      }
+    } catch (err) {
+      for (const m of mapped) sys.munmap(m.hostAddr, m.size);
+      throw err;
+    }
+    return new GuestMemory(mapped, true);
+  }
+
   /** Opens memory that another thread allocated; this instance never unmaps it. */
   static fromShared(shared: SharedGuestMemory): GuestMemory {
     return new GuestMemory(shared.regions, false);

@@ -8,6 +8,7 @@
  * socket or shutdown: what the devices report goes to the VmEvents it is
  * given.
  */
+import { closeSync } from 'node:fs';
 import { Kvm } from '../kvm/kvm.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
@@ -80,11 +81,21 @@ export class VmParts {
   }
 }
 
-/** Builds every part of the VM `config` describes; on failure releases what it built and throws. */
-export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, consoleIo?: ConsoleIo): Promise<VmParts> {
+/** A restore: guest RAM comes from a snapshot's memory file, and the snapshot's state replaces the boot state. */
+export interface RestoreSource {
+  /** The memory file, open for reading; mapped private (copy-on-write), then closed. */
+  memoryFd: number;
+}
+
+/**
+ * Builds every part of the VM `config` describes; on failure releases what
+ * it built and throws. With `restore`, RAM is the snapshot's and nothing is
+ * loaded into it: no guest, no firmware tables, no boot registers.
+ */
+export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEvents, consoleIo?: ConsoleIo, restore?: RestoreSource): Promise<VmParts> {
   const parts = new VmParts();
   try {
-    buildCore(parts, config, compat, events, consoleIo);
+    buildCore(parts, config, compat, events, consoleIo, restore);
     await attachVirtio(parts, config, events);
     return parts;
   } catch (err) {
@@ -94,7 +105,7 @@ export async function buildVm(config: VmConfig, compat: HostCompat, events: VmEv
 }
 
 /** KVM, RAM, vCPUs, the loaded guest, firmware tables and the platform devices. */
-function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, consoleIo: ConsoleIo | undefined): void {
+function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: VmEvents, consoleIo: ConsoleIo | undefined, restore: RestoreSource | undefined): void {
   const kvm = (parts.kvm = Kvm.open());
   const limits = kvm.vcpuLimits();
   if (cfg.cpus > limits.max) throw new TkvmError('ERR_TOO_MANY_VCPUS', `--cpus ${cfg.cpus} is more than this host's KVM allows (${limits.max})`, 2);
@@ -107,7 +118,7 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
   vm.setGsiRouting(pcGsiRoutes()); // ISA IRQ 0 on IOAPIC pin 2, as the MADT and MP table say
   vm.createPit2();
 
-  const mem = (parts.mem = GuestMemory.allocate(ramRegions(cfg.memBytes)));
+  const mem = (parts.mem = restore ? mapSnapshotMemory(cfg.memBytes, restore.memoryFd) : GuestMemory.allocate(ramRegions(cfg.memBytes)));
   mem.regions().forEach((r, slot) => vm.setUserMemoryRegion(slot, BigInt(r.guestBase), r.size, r.hostAddr!));
 
   const supported = kvm.supportedCpuid();
@@ -117,8 +128,23 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
     vcpu.setCpuid(buildVcpuCpuid(supported, i, cfg.cpus));
     configureLapicLints(vcpu);
   }
-  const bsp = parts.vcpus[0]!;
+  if (!restore) loadBootState(parts, cfg, compat);
+  attachPlatformDevices(parts, cfg, events, consoleIo);
+}
 
+/** A snapshot's memory file as guest RAM; the fd is closed either way (the mapping keeps the file). */
+function mapSnapshotMemory(memBytes: number, fd: number): GuestMemory {
+  try {
+    return GuestMemory.mapPrivateFile(ramRegions(memBytes), fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The guest, its command line, the firmware tables and the boot vCPU's registers. */
+function loadBootState(parts: VmParts, cfg: VmConfig, compat: HostCompat): void {
+  const mem = parts.mem!;
+  const bsp = parts.vcpus[0]!;
   // Firmware tables: Linux finds ACPI through boot_params (and by scanning), older kernels the MP table.
   const acpi = writeAcpiTables(mem, { cpus: cfg.cpus, tablesAddr: ACPI_TABLES_START, ecamBase: PCI_ECAM_BASE, extraDsdtDevices: [pvpanicAml()] });
   writeMpTable(mem, { cpus: cfg.cpus });
@@ -138,7 +164,11 @@ function buildCore(parts: VmParts, cfg: VmConfig, compat: HostCompat, events: Vm
   bsp.setSregs({ ...boot.sregs, apicBase: bsp.getSregs().apicBase });
   bsp.setRegs(boot.regs);
   bsp.setFpu(boot.fpu);
+}
 
+/** The legacy devices, ACPI sleep control, the PCI root and pvpanic. */
+function attachPlatformDevices(parts: VmParts, cfg: VmConfig, events: VmEvents, consoleIo: ConsoleIo | undefined): void {
+  const vm = parts.vm!;
   const devices = parts.devices;
   parts.legacy = attachLegacyDevices(devices, vm, {
     memBytes: cfg.memBytes,

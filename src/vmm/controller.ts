@@ -79,6 +79,17 @@ export interface ProfileResult {
   samples: ProfileSample[];
 }
 
+/** What `snapshot` reports (docs/snapshot.md). */
+export interface SnapshotResult {
+  dir: string;
+  stateBytes: number;
+  /** Guest RAM, pages the host had mapped, and pages written (not all zero). */
+  memoryBytes: number;
+  touchedPages: number;
+  dataPages: number;
+  elapsedMs: number;
+}
+
 /** Receives a chunk of guest console output; it must not keep the chunk beyond the call. */
 export type ConsoleOutputListener = (chunk: Uint8Array) => void;
 
@@ -102,6 +113,8 @@ export interface VmController {
   sendSysrq(key: string): Promise<void>;
   /** Samples every vCPU's RIP at `frequencyHz` for `durationMs` (tkvm perf). */
   profile(durationMs: number, frequencyHz: number): Promise<ProfileResult>;
+  /** Writes a snapshot to `dir` with the vCPUs parked, then resumes or stops the VM. */
+  snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult>;
   /** Starts passing the guest console's output to `listener`; never blocks the VM (the listener drops what it cannot send). */
   attachConsole(listener: ConsoleOutputListener): ConsoleAttachment;
   /** Types bytes into the guest console (the device the terminal types into); returns how many were queued, the rest are dropped. */

@@ -17,12 +17,15 @@ import { MailboxServer, createMailbox } from './mailbox.js';
 import { VcpuHandle } from './vcpu-handle.js';
 import { VmPause } from './pause.js';
 import type { VcpuThreadMessage } from './vcpu-thread.js';
-import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
+import type { ConsoleAttachment, ConsoleOutputListener, ProfileResult, SnapshotResult, VmController, VmInfo, VcpuDebugInfo, VmStats, VmState } from './controller.js';
 import { ConsoleHub } from './console-hub.js';
 import { MAX_PROFILE_HZ, MAX_PROFILE_MS, profileVcpus } from './profiler.js';
 import { vcpuDebugInfo } from './debug-info.js';
 import { detectHostMode, hostCompat, type HostCompat } from './compat/index.js';
 import { buildVm, VmParts } from './builder.js';
+import { findPackage } from '../util/package-root.js';
+import { takeSnapshot } from './snapshot/snapshot.js';
+import { applySnapshot, type LoadedSnapshot } from './snapshot/restore.js';
 import type { ConsoleIo } from './legacy.js';
 
 /** How long exit waits for the guest command's last output to be written (a reader that stopped reading). */
@@ -41,6 +44,8 @@ export interface MachineOptions {
   consoleIo?: ConsoleIo | undefined;
   /** SIGINT, SIGTERM and SIGHUP end the VM (default true); a library embedding the VMM leaves its host's signals alone. */
   handleSignals?: boolean;
+  /** The snapshot this VM starts from instead of booting (tkvm run --restore). */
+  restore?: LoadedSnapshot | undefined;
 }
 
 export class Machine implements VmController {
@@ -95,11 +100,16 @@ export class Machine implements VmController {
       mark('threads-spawned');
       await prepare?.(); // overlaps the vCPU threads' start-up
       mark('prepared');
+      const restore = this.#options.restore;
       this.#parts = await buildVm(this.config, this.compat, {
         shutdown: (status, reason, clean) => this.shutdown(status, reason, clean),
         guestExitStatus: (status) => { this.#guestExitStatus = status; },
         consoleChunk: (chunk) => this.#console.publish(chunk),
-      }, this.#options.consoleIo);
+      }, this.#options.consoleIo, restore ? { memoryFd: restore.memoryFd } : undefined);
+      if (restore) {
+        applySnapshot(this.#parts, restore);
+        mark('restored');
+      }
       // Operator log lines share the terminal with a raw-mode console: they need CR LF.
       log.setRawTerminal(this.#parts.legacy?.console.rawMode ?? false);
       mark('built');
@@ -308,7 +318,34 @@ export class Machine implements VmController {
     return this.#parts.legacy?.console.injectInput(bytes) ?? 0;
   }
 
-  #whilePaused<T>(fn: () => T): Promise<T> {
+  #snapshotting = false;
+
+  /**
+   * Writes a snapshot of this VM to `dir` (docs/snapshot.md) with every
+   * vCPU parked, then lets it run on (`resume`) or ends it (`stop`). A VM
+   * the operator paused stays paused with `resume`.
+   */
+  async snapshot(dir: string, after: 'resume' | 'stop'): Promise<SnapshotResult> {
+    if (this.#snapshotting) throw new TkvmError('ERR_SNAPSHOT_BUSY', `VM ${this.name} is already being snapshotted`);
+    if (this.#ending) throw new TkvmError('ERR_VM_NOT_RUNNING', `VM ${this.name} is stopping`);
+    this.#snapshotting = true;
+    try {
+      // To stop, the pause is the operator's: the guest never runs again after the snapshot.
+      if (after === 'stop') await this.#pause.pause();
+      const summary = await this.#whilePaused(() => takeSnapshot(this.#parts, this.config, dir, findPackage().version));
+      if (after === 'stop') this.shutdown(ExitStatus.POWEROFF, `stopped after a snapshot to ${dir}`, true);
+      const { memory } = summary;
+      log.info(`snapshot of ${this.name} in ${dir}: ${memory.dataPages} of ${memory.touchedPages} touched pages written, ${summary.elapsedMs.toFixed(0)} ms`);
+      return {
+        dir: summary.dir, stateBytes: summary.stateBytes, memoryBytes: memory.totalBytes,
+        touchedPages: memory.touchedPages, dataPages: memory.dataPages, elapsedMs: summary.elapsedMs,
+      };
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  #whilePaused<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.#pause.whileParked(fn);
   }
 }

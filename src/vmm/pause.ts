@@ -63,13 +63,13 @@ export class VmPause {
     });
   }
 
-  /** Runs `fn` with every vCPU parked, then leaves the VM as the operator wants it. */
-  whileParked<T>(fn: () => T): Promise<T> {
+  /** Runs `fn` (and waits for it, if it is async) with every vCPU parked, then leaves the VM as the operator wants it. */
+  whileParked<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.#serialize(async () => {
       const mine = !this.#parked;
       if (mine) await this.#park();
       try {
-        return fn();
+        return await fn();
       } finally {
         if (mine && !this.#operator) this.#unpark();
       }

@@ -31,6 +31,8 @@ export { PCI_ECAM_BASE };
 const VIRTIO_HOST_MODULE = new URL('./virtio-host.js', import.meta.url).href;
 
 export interface VirtioFunction {
+  /** The PCI slot on bus 0. */
+  slot: number;
   spec: VirtioDeviceSpec;
   transport: VirtioPciDevice;
   backend: ThreadedVirtioBackend;
@@ -96,7 +98,7 @@ export class PciDevices {
     this.root.addDevice(transport, slot);
     transport.config.setBarAddress(0, this.#bars.allocate(transport.config.bar(0)!.size));
     devices.addStats({ name: backend.name, counters: () => ({ ...transport.counters, ...backend.counters() }) });
-    const fn = { spec, transport, backend, vectorEventFds };
+    const fn = { slot, spec, transport, backend, vectorEventFds };
     this.functions.push(fn);
     return fn;
   }

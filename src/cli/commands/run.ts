@@ -13,6 +13,9 @@ import { UsageError } from '../../util/errors.js';
 import { isValidVmName } from '../../control/paths.js';
 import { parseNics } from '../net-args.js';
 import { parseShares } from '../share-args.js';
+import { resolve as pathResolve } from 'node:path';
+import { readPackageVersion } from '../version.js';
+import { mark } from '../../util/timing.js';
 
 /**
  * Kernel command line when `--cmdline` is not given: the console on the
@@ -63,6 +66,41 @@ const RUN_FLAGS = {
   'report-timing': { type: 'boolean' },
   'log-level': { type: 'string' },
 } as const;
+
+/** `tkvm run --restore DIR`: the snapshot holds the VM; only these run-time flags go with it. */
+const RESTORE_FLAGS = { ...RUN_FLAGS, restore: { type: 'string' } } as const;
+const RESTORE_ALLOWED = new Set(['restore', 'name', 'report-timing', 'log-level']);
+
+/** What `tkvm run --restore DIR` was asked for. */
+export interface RestoreRequest {
+  /** The snapshot directory, absolute. */
+  dir: string;
+  name: string | undefined;
+  reportTiming: boolean;
+  logLevel: LogLevel | undefined;
+}
+
+/** Whether argv asks for a restore (then parseRestoreArgs applies instead of parseRunArgs). */
+export function isRestoreRequest(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--restore' || a.startsWith('--restore='));
+}
+
+/** Turns `tkvm run --restore DIR ...` arguments into a RestoreRequest; throws UsageError (exit 2). */
+export function parseRestoreArgs(argv: readonly string[], cwd = process.cwd()): RestoreRequest {
+  const { flags } = parseCommandArgs('run', argv, RESTORE_FLAGS);
+  const usage = (problem: string): UsageError => commandUsageError('run', problem);
+  for (const flag of Object.keys(flags)) {
+    if (!RESTORE_ALLOWED.has(flag)) throw usage(`--${flag} cannot be used with --restore: the snapshot holds the VM's configuration`);
+  }
+  const dir = flags.restore;
+  if (dir === undefined || dir === '') throw usage('--restore needs a snapshot directory');
+  return {
+    dir: pathResolve(cwd, dir),
+    name: flags.name === undefined ? undefined : parseName(flags.name, usage),
+    reportTiming: flags['report-timing'] === true,
+    logLevel: flags['log-level'] === undefined ? undefined : parseLogLevel(flags['log-level'], usage),
+  };
+}
 
 export const RUN_USAGE = `Usage: tkvm run [--kernel FILE] [OPTIONS]
 
@@ -116,6 +154,9 @@ Options:
   --log-level LEVEL    error, warn, info or debug (default: $TKVM_LOG, or warn)
   --compat MODE        host compatibility: auto (detect a PVM host), none or
                        pvm (default: auto); see docs/pvm.md
+  --restore DIR        start from the snapshot in DIR (tkvm snapshot) instead
+                       of booting; only --name, --report-timing and
+                       --log-level may go with it (docs/snapshot.md)
   -h, --help           show this help
 
 Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends a literal Ctrl-A.`;
@@ -275,6 +316,7 @@ export const runCommand: Command = {
   summary: 'boot a kernel or test guest and run it in the foreground',
   usage: RUN_USAGE,
   async run(argv: string[]): Promise<number> {
+    if (isRestoreRequest(argv)) return runRestore(parseRestoreArgs(argv));
     const request = parseRunArgs(argv);
     if (request.kernelPath !== undefined) {
       // Start the vCPU threads while the VMM loads (skipped while a guest kit may still need building).
@@ -301,3 +343,26 @@ export const runCommand: Command = {
     }
   },
 };
+
+/** Restores a snapshot: everything is checked before the VM is built (docs/snapshot.md). */
+async function runRestore(request: RestoreRequest): Promise<number> {
+  const { loadSnapshot } = await import('../../vmm/snapshot/restore.js');
+  mark('restore-start');
+  const snapshot = loadSnapshot(request.dir, { tkvmVersion: readPackageVersion() });
+  mark('snapshot-checked');
+  const { prespawnVcpuWorkers, prespawnedVcpuWorkersLoaded, releasePrespawnedVcpuWorkers } = await import('../../vmm/vcpu-workers.js');
+  prespawnVcpuWorkers(snapshot.config.cpus);
+  try {
+    await prespawnedVcpuWorkersLoaded();
+    const config: VmConfig = {
+      ...snapshot.config,
+      ...(request.name !== undefined ? { name: request.name } : {}),
+      reportTiming: request.reportTiming,
+      ...(request.logLevel !== undefined ? { logLevel: request.logLevel } : {}),
+    };
+    const { runVm } = await import('../../control/run.js');
+    return await runVm(config, { restore: snapshot });
+  } finally {
+    await releasePrespawnedVcpuWorkers();
+  }
+}

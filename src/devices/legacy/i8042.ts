@@ -18,6 +18,7 @@
 import type { BusDevice } from '../../bus/bus.js';
 import { readBytewise, writeBytewise } from './byte-access.js';
 import { Ps2Keyboard } from './ps2-keyboard.js';
+import { StateReader, toBase64 } from '../../util/saved-state.js';
 
 /** Status register bits. */
 const STATUS_OBF = 0x01;
@@ -164,6 +165,42 @@ export class I8042 {
       resets: this.#resets,
       unknownCommands: this.#unknownCommands,
     };
+  }
+
+  /** The controller's and the keyboard's state for a snapshot. */
+  saveState(): unknown {
+    return {
+      ram: toBase64(this.#ram), outputPort: this.#outputPort, awaitingDataFor: this.#awaitingDataFor,
+      lastWriteWasCommand: this.#lastWriteWasCommand, output: this.#output, replies: [...this.#replies],
+      irqLevel: this.#irqLevel, keyboard: this.#keyboard.saveState(),
+    };
+  }
+
+  /** Loads a snapshot's state into this fresh controller (the IRQ line's level is the irqchip's, restored with it). */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, 'i8042');
+    const byte = (v: unknown, where: string): OutputByte => {
+      const b = new StateReader(v, where);
+      return { value: b.int('value', 0, 0xff), aux: b.bool('aux') };
+    };
+    const ram = r.bytes('ram', this.#ram.length);
+    const outputPort = r.int('outputPort', 0, 0xff);
+    const awaiting = (saved as { awaitingDataFor?: unknown }).awaitingDataFor === null ? null : r.int('awaitingDataFor', 0, 0xff);
+    const lastWriteWasCommand = r.bool('lastWriteWasCommand');
+    const output = (saved as { output?: unknown }).output === null ? null : byte((saved as { output: unknown }).output, 'i8042.output');
+    const replies = r.array('replies', 16, byte);
+    const irqLevel = r.bool('irqLevel');
+    this.#keyboard.restoreState((saved as { keyboard?: unknown }).keyboard);
+    this.#ram.set(ram);
+    this.#outputPort = outputPort;
+    this.#awaitingDataFor = awaiting;
+    this.#lastWriteWasCommand = lastWriteWasCommand;
+    this.#output = output;
+    this.#replies.length = 0;
+    this.#replies.push(...replies);
+    this.#irqLevel = irqLevel;
+    // Whoever drives the line only calls KVM on a change: tell it the line is up (the irqchip already has it so).
+    if (irqLevel) this.#setIrqLevel(true);
   }
 
   /** The controller command byte, for tests and debugging. */

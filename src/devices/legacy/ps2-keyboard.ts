@@ -25,6 +25,8 @@ const CMD_RESET = 0xff;
 /** A keyboard's own output buffer is 16 bytes. */
 export const PS2_KEYBOARD_BUFFER = 16;
 
+import { StateReader } from '../../util/saved-state.js';
+
 export class Ps2Keyboard {
   /** Whether the controller translates (CTR bit 6): the ID's second byte reads 0x41 instead of 0x83. */
   readonly #translated: () => boolean;
@@ -39,6 +41,32 @@ export class Ps2Keyboard {
 
   constructor(translated: () => boolean) {
     this.#translated = translated;
+  }
+
+  /** The keyboard's state for a snapshot. */
+  saveState(): { output: number[]; awaitingParameterFor: number | null; scanning: boolean; scancodeSet: number; leds: number; lastSent: number } {
+    return {
+      output: [...this.#output], awaitingParameterFor: this.#awaitingParameterFor, scanning: this.#scanning,
+      scancodeSet: this.#scancodeSet, leds: this.#leds, lastSent: this.#lastSent,
+    };
+  }
+
+  /** Loads a snapshot's state; every value is range-checked. */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, 'i8042.keyboard');
+    const output = r.array('output', PS2_KEYBOARD_BUFFER, (v, where) => new StateReader({ v }, where).int('v', 0, 0xff));
+    const awaiting = (saved as { awaitingParameterFor?: unknown }).awaitingParameterFor === null ? null : r.int('awaitingParameterFor', 0, 0xff);
+    const scanning = r.bool('scanning');
+    const scancodeSet = r.int('scancodeSet', 1, 3);
+    const leds = r.int('leds', 0, 7);
+    const lastSent = r.int('lastSent', 0, 0xff);
+    this.#output.length = 0;
+    this.#output.push(...output);
+    this.#awaitingParameterFor = awaiting;
+    this.#scanning = scanning;
+    this.#scancodeSet = scancodeSet;
+    this.#leds = leds;
+    this.#lastSent = lastSent;
   }
 
   /** A byte the host sent to the keyboard. */

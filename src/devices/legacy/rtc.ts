@@ -21,6 +21,7 @@
  */
 import type { BusDevice } from '../../bus/bus.js';
 import { SharedMutex } from '../../util/sync.js';
+import { SavedStateError, StateReader, toBase64 } from '../../util/saved-state.js';
 
 const REG_SECONDS = 0x00;
 const REG_MINUTES = 0x02;
@@ -172,6 +173,47 @@ export class CmosRtc implements BusDevice {
         if (port === 0) this.#w[W_INDEX] = data[i]! & 0x7f;
         else if (port === 1) this.#writeRegister(this.#w[W_INDEX]!, data[i]!);
       }
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /**
+   * The CMOS bytes, index register, the frozen time (status B SET) and the
+   * guest's offset from host time, for a snapshot. The clock itself is the
+   * host's: a restored guest reads the right wall-clock time from the RTC.
+   */
+  saveState(): { index: number; frozen: boolean; fields: number[]; offsetMs: number; ram: string } {
+    this.#lock.lock();
+    try {
+      const w = this.#w;
+      return {
+        index: w[W_INDEX]!, frozen: w[W_FROZEN] === 1, fields: Array.from(w.subarray(W_FIELDS, W_FIELDS + FIELDS)),
+        offsetMs: this.#offset[0]!, ram: toBase64(this.#ram),
+      };
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /** Loads a snapshot's state (checked: ranges, the offset within a Date's range). */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, 'rtc');
+    const index = r.int('index', 0, 0x7f);
+    const frozen = r.bool('frozen');
+    const limits = [59, 59, 23, 31, 12, 9999];
+    const fields = r.array('fields', FIELDS, (v, where) => new StateReader({ v }, where).int('v', 0, 9999));
+    if (fields.length !== FIELDS || fields.some((f, i) => f > limits[i]!)) throw new SavedStateError('rtc.fields', 'is not a time');
+    const offset = (saved as { offsetMs?: unknown }).offsetMs;
+    if (typeof offset !== 'number' || !Number.isFinite(offset) || Math.abs(offset) > MAX_TIME_MS) throw new SavedStateError('rtc.offsetMs', 'is not a time offset');
+    const ram = r.bytes('ram', 128);
+    this.#lock.lock();
+    try {
+      this.#w[W_INDEX] = index;
+      this.#w[W_FROZEN] = frozen ? 1 : 0;
+      fields.forEach((f, i) => { this.#w[W_FIELDS + i] = f; });
+      this.#offset[0] = offset as number;
+      this.#ram.set(ram);
     } finally {
       this.#lock.unlock();
     }

@@ -28,6 +28,7 @@
  * The hot paths (read, write) allocate nothing and use no BigInt.
  */
 import { SharedMutex } from '../../util/sync.js';
+import { StateReader } from '../../util/saved-state.js';
 
 /** Register offsets (datasheet table II). With LCR DLAB set, 0 and 1 are DLL/DLM. */
 const REG_DATA = 0; // RBR (read), THR (write), DLL (DLAB)
@@ -143,6 +144,20 @@ export function createSerialState(): SharedArrayBuffer {
   w[W_MSR] = MSR_CONNECTED;
   return sab;
 }
+
+/** What SerialCore.saveState returns: named register words, the receive FIFO (oldest first), untaken transmit bytes. */
+export interface SerialSavedState {
+  registers: Record<string, number>;
+  rx: number[];
+  tx: number[];
+}
+
+/** The words a snapshot keeps: [name, word index, largest valid value]. */
+const SAVED_WORDS: ReadonlyArray<readonly [string, number, number]> = [
+  ['ier', W_IER, IER_MASK], ['lcr', W_LCR, 0xff], ['mcr', W_MCR, MCR_MASK], ['scr', W_SCR, 0xff],
+  ['dll', W_DLL, 0xff], ['dlm', W_DLM, 0xff], ['fifos', W_FIFOS, 1], ['rxTrigger', W_RX_TRIGGER, 14],
+  ['lsrErrors', W_LSR_ERRORS, LSR_ERROR_BITS], ['thrEmpty', W_THR_EMPTY, 1], ['msr', W_MSR, 0xff], ['irqLevel', W_IRQ_LEVEL, 1],
+];
 
 /** A side-effect-free view of the registers, for tests and debugging. */
 export interface SerialRegisterView {
@@ -289,6 +304,51 @@ export class SerialCore {
     } finally {
       this.#lock.unlock();
     }
+  }
+
+  /**
+   * The UART's registers and receive FIFO for a snapshot, and the bytes
+   * still in the transmit ring (the consumer has not taken them).
+   */
+  saveState(): SerialSavedState {
+    this.#lock.lock();
+    try {
+      const w = this.#w;
+      const registers = Object.fromEntries(SAVED_WORDS.map(([name, index]) => [name, w[index]!]));
+      const rx = Array.from({ length: w[W_RX_COUNT]! }, (_, i) => this.#rx[(w[W_RX_HEAD]! + i) % SERIAL_FIFO_SIZE]!);
+      const tx: number[] = [];
+      for (let at = w[W_TX_HEAD]!; at !== w[W_TX_TAIL]! && tx.length < TX_RING_BYTES; at = (at + 1) | 0) tx.push(this.#tx[at & (TX_RING_BYTES - 1)]!);
+      return { registers, rx, tx };
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /**
+   * Loads saved registers and receive FIFO into this (fresh) UART, after
+   * checking every value's range; returns the saved transmit bytes, which
+   * the caller writes out.
+   */
+  restoreState(saved: unknown): number[] {
+    const r = new StateReader(saved, 'serial');
+    const regs = r.object('registers');
+    const values = SAVED_WORDS.map(([name, index, max]) => [index, regs.int(name, 0, max)] as const);
+    const rx = r.array('rx', SERIAL_FIFO_SIZE, (v, where) => new StateReader({ v }, where).int('v', 0, 0x1ff));
+    const tx = r.array('tx', TX_RING_BYTES, (v, where) => new StateReader({ v }, where).int('v', 0, 0xff));
+    this.#lock.lock();
+    try {
+      const w = this.#w;
+      for (const [index, value] of values) w[index] = value;
+      w[W_RX_HEAD] = 0;
+      w[W_RX_COUNT] = rx.length;
+      rx.forEach((entry, i) => { this.#rx[i] = entry; });
+      w[W_TX_HEAD] = 0;
+      w[W_TX_TAIL] = 0;
+      w[W_TX_BLOCKED] = 0;
+    } finally {
+      this.#lock.unlock();
+    }
+    return tx;
   }
 
   /** Releases the lock, then tells the consumer of new work. */

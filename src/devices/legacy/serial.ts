@@ -32,7 +32,7 @@
 import type { BusDevice } from '../../bus/bus.js';
 import { waitForAsync } from '../../util/sync.js';
 import { rateLimited } from '../../util/log.js';
-import { SerialCore, createSerialState, W_EVENT_SEQ, type SerialRegisterView } from './serial-core.js';
+import { SerialCore, createSerialState, W_EVENT_SEQ, type SerialRegisterView, type SerialSavedState } from './serial-core.js';
 
 export { SERIAL_FIFO_SIZE, SerialCore, createSerialState, type SerialRegisterView } from './serial-core.js';
 
@@ -212,6 +212,16 @@ export class Serial16550 implements BusDevice {
   /** Register values as the guest would read them, without read side effects. */
   peekRegisters(): SerialRegisterView {
     return this.#core.peekRegisters();
+  }
+
+  /** Registers, receive FIFO and untaken output for a snapshot (after serviceSharedAccess, usually no output). */
+  saveState(): SerialSavedState {
+    return this.#core.saveState();
+  }
+
+  /** Loads a snapshot's state into this fresh UART; output it had not sent yet goes out now. */
+  restoreState(saved: unknown): void {
+    for (const byte of this.#core.restoreState(saved)) this.#onOutput(byte);
   }
 
   /** Hands on transmitted bytes while the output takes them, and input-space events. Not re-entered. */

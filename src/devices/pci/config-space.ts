@@ -20,6 +20,7 @@
 import {
   BAR_COUNT, CAPABILITY_AREA_START, CONFIG_SPACE_SIZE, PciCommand, PciReg, PciStatus,
 } from './constants.js';
+import { StateReader, toBase64 } from '../../util/saved-state.js';
 
 export type BarKind = 'io' | 'mem32' | 'mem64';
 
@@ -290,6 +291,29 @@ export class PciConfigSpace {
       bar.sizingDwords = isSizing ? bar.sizingDwords | bit : bar.sizingDwords & ~bit;
     }
     if (touchedBarsOrCommand) this.#updateMappings();
+  }
+
+  /** The configuration bytes for a snapshot (what the guest programmed, and the device's own bits). */
+  saveState(): { bytes: string; sizing: number[] } {
+    return { bytes: toBase64(this.#bytes), sizing: this.#bars.map((b) => b?.sizingDwords ?? 0) };
+  }
+
+  /**
+   * Loads a snapshot's bytes as if the guest had written them, without
+   * write-1-to-clear: only guest-writable bits take the saved value, so a
+   * snapshot cannot change the function's identity, BAR sizes or
+   * capability layout. BAR mappings then follow, as after a config write.
+   */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, 'pci config');
+    const bytes = r.bytes('bytes', CONFIG_SPACE_SIZE);
+    const sizing = r.array('sizing', BAR_COUNT, (v, where) => new StateReader({ v }, where).int('v', 0, 3));
+    for (let at = 0; at < CONFIG_SPACE_SIZE; at++) {
+      const mask = this.#writable[at]!;
+      this.#bytes[at] = (this.#bytes[at]! & ~mask) | (bytes[at]! & mask);
+    }
+    this.#bars.forEach((bar, i) => { if (bar) bar.sizingDwords = (sizing[i] ?? 0) & (bar.kind === 'mem64' ? 3 : 1); });
+    this.#updateMappings();
   }
 
   #barOwning(slot: number): Bar | undefined {

@@ -15,6 +15,7 @@
 import type { PciConfigSpace } from './config-space.js';
 import { PciCapabilityId } from './constants.js';
 import { type EventFdWriter, MsixSharedState, type MsixSignalOutcome } from './msix-state.js';
+import { StateReader, toBase64 } from '../../util/saved-state.js';
 
 /** The interrupt controller side: GSI routing and irqfds (KVM in the VMM, a fake in tests). */
 export interface MsiRouting {
@@ -190,6 +191,26 @@ export class MsixController {
   /** Raises `vector` from the main thread (e.g. a configuration change). */
   signal(vector: number): MsixSignalOutcome {
     return this.state.signal(vector, this.eventFds, this.#options.writeEventFd);
+  }
+
+  /** The vector table and pending bits for a snapshot (enable and function mask live in config space). */
+  saveState(): { table: string; pending: number[] } {
+    const pending = this.#allVectors().filter((v) => this.state.isPending(v));
+    return { table: toBase64(new Uint8Array(this.#table.buffer)), pending };
+  }
+
+  /**
+   * Loads a snapshot's vector table as guest writes would (reserved bits
+   * stay 0), takes the control bits from the already restored config
+   * space, and routes and binds the deliverable vectors again.
+   */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, 'msix');
+    const table = r.bytes('table', this.tableBytes);
+    const pending = r.array('pending', this.vectors, (v, where) => new StateReader({ v }, where).int('v', 0, this.vectors - 1));
+    this.writeTable(0, table);
+    this.configWritten(this.#capOffset + 2, 2);
+    for (const v of pending) this.state.setPending(v);
   }
 
   /** Unbinds every irqfd (device teardown); routes stay until the VM ends. */

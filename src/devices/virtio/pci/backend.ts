@@ -9,7 +9,7 @@ import type { GuestMemory } from '../../../memory/guest-memory.js';
 import { writeEventFd } from '../../pci/eventfd.js';
 import type { EventFdWriter } from '../../pci/msix-state.js';
 import type { VirtioDevice } from '../device.js';
-import { SplitQueue } from '../queue/split.js';
+import { SplitQueue, type SplitQueueState } from '../queue/split.js';
 import { hasFeature, VirtioFeature } from '../types.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller } from './interrupts.js';
 
@@ -27,6 +27,8 @@ export interface VirtioActivation {
   /** Per queue index: its setup if the driver enabled it, else null. */
   queues: Array<QueueSetup | null>;
   interrupts: VirtioInterruptInit;
+  /** Restore from a snapshot: where each enabled queue's rings stood (absent: all at 0). */
+  queueStates?: Array<SplitQueueState | null>;
 }
 
 /** Events a backend reports to its transport (any time after activation). */
@@ -53,6 +55,13 @@ export interface VirtioPciBackend {
   reset(): void;
   /** Releases the device (files, threads). */
   close(): Promise<void>;
+  /**
+   * Snapshot: stops serving the queues and touching guest memory, and
+   * reports where each queue's rings stand; `release` serves again.
+   * Absent: the backend cannot be snapshotted.
+   */
+  quiesce?(): Promise<Array<SplitQueueState | null>>;
+  release?(): void;
 }
 
 /** The SplitQueue options a negotiated feature set implies. */
@@ -69,7 +78,7 @@ export function buildQueues(memory: GuestMemory, activation: VirtioActivation, o
   return activation.queues.map((setup, index) => {
     if (!setup) return null;
     try {
-      return new SplitQueue(memory, { ...setup, ...flags });
+      return new SplitQueue(memory, { ...setup, ...flags }, activation.queueStates?.[index] ?? undefined);
     } catch (err) {
       onError(`queue ${index}: ${(err as Error).message}`);
       return null;
@@ -101,6 +110,7 @@ export class LocalVirtioBackend implements VirtioPciBackend {
   readonly #write: EventFdWriter;
   #signaller: VirtioInterruptSignaller | null = null;
   #events: VirtioBackendEvents | null = null;
+  #queues: Array<SplitQueue | null> = [];
 
   constructor(device: VirtioDevice, memory: GuestMemory, options: { writeEventFd?: EventFdWriter } = {}) {
     this.device = device;
@@ -136,6 +146,7 @@ export class LocalVirtioBackend implements VirtioPciBackend {
   activate(activation: VirtioActivation, events: VirtioBackendEvents): void {
     this.#events = events;
     const queues = buildQueues(this.#memory, activation, (m) => events.needsReset(m));
+    this.#queues = queues;
     this.#signaller = new VirtioInterruptSignaller(activation.interrupts, this.#write, () => events.requestIntx());
     this.device.activate(activation.features, queues);
     // Buffers made available before DRIVER_OK (or a kick that came early) are served now.
@@ -151,7 +162,15 @@ export class LocalVirtioBackend implements VirtioPciBackend {
     this.device.reset();
     this.#signaller = null;
     this.#events = null;
+    this.#queues = [];
   }
+
+  /** Served synchronously, so nothing is in flight: the positions are the queues' own. */
+  async quiesce(): Promise<Array<SplitQueueState | null>> {
+    return this.#queues.map((q) => q?.state ?? null);
+  }
+
+  release(): void {}
 
   async close(): Promise<void> {
     this.reset();

@@ -28,7 +28,7 @@ import * as sys from '../../../sys/libc.js';
 import { GuestMemory, type SharedGuestMemory } from '../../../memory/guest-memory.js';
 import { publish, wake } from '../../../util/sync.js';
 import { drainEventFd, writeEventFd } from '../../pci/eventfd.js';
-import type { SplitQueue } from '../queue/split.js';
+import type { SplitQueue, SplitQueueState } from '../queue/split.js';
 import { type DeviceRuntime, isRuntimeAware } from '../runtime/device-runtime.js';
 import { SleeperClient, type SleeperSlot } from '../runtime/sleeper.js';
 import { DeviceEventLoop } from '../runtime/event-loop.js';
@@ -79,7 +79,11 @@ export interface DeviceThreadInit {
 /** Main thread → worker (on the port). */
 export type DeviceThreadRequest =
   | { type: 'queues'; eventFds: number[] }
-  | { type: 'activate'; seq: number; epoch: number; features: string; queues: Array<QueueSetup | null>; interrupts: VirtioInterruptInit }
+  | {
+    type: 'activate'; seq: number; epoch: number; features: string; queues: Array<QueueSetup | null>; interrupts: VirtioInterruptInit;
+    /** Restore: where each queue's rings stood (absent: a fresh activation, all at 0). */
+    queueStates?: Array<SplitQueueState | null>;
+  }
   | { type: 'reset'; seq: number }
   | { type: 'config-write'; seq: number; offset: number; bytes: Uint8Array }
   | { type: 'input'; bytes: Uint8Array }
@@ -88,7 +92,11 @@ export type DeviceThreadRequest =
   /** Serve the transmit queues until none holds a buffer, then answer 'drained' (after the output events). */
   | { type: 'drain' }
   | { type: 'resize'; cols: number; rows: number }
-  | { type: 'stop'; seq: number };
+  | { type: 'stop'; seq: number }
+  /** Snapshot: stop touching guest memory and the queues, then report the queues' positions ('quiesced'). */
+  | { type: 'quiesce'; seq: number }
+  /** After a snapshot: serve again what waited. */
+  | { type: 'release' };
 
 /** Worker → main thread (on parentPort). */
 export type DeviceThreadEvent =
@@ -105,7 +113,8 @@ export type DeviceThreadEvent =
   /** The guest took host input: INPUT_UNTAKEN fell below INPUT_LOW_WATER. */
   | { type: 'input-room' }
   | { type: 'drained' }
-  | { type: 'log'; message: string };
+  | { type: 'log'; message: string }
+  | { type: 'quiesced'; seq: number; queues: Array<SplitQueueState | null> };
 
 /** The shared counters are refreshed at most this often (ms), and at the latest this long after they changed. */
 const STATS_INTERVAL_MS = 5;
@@ -151,6 +160,16 @@ export class DeviceThreadLoop implements DeviceRuntime {
   #statsStale = true;
   #inRound = false;
   #flushScheduled = false;
+  /**
+   * Quiesced for a snapshot: no queue is served and no device fd, timer or
+   * wake-up is dispatched (those are kept for release); completions of
+   * operations already in flight still land.
+   */
+  #held = false;
+  /** Device fds that became ready while held: their events, restored on release. */
+  readonly #heldFds = new Map<number, number>();
+  readonly #heldTimers = new Set<() => void>();
+  #heldWake = false;
   /** A 'drain' request waits for the transmit queues to empty. */
   #draining = false;
 
@@ -215,19 +234,33 @@ export class DeviceThreadLoop implements DeviceRuntime {
   }
 
   addFd(fd: number, events: number, onReady: (ready: number) => void): number {
-    return this.#loop.addFd(fd, events, onReady, `device fd ${fd}`);
+    const source: number = this.#loop.addFd(fd, events, (ready) => {
+      if (!this.#held) {
+        onReady(ready);
+        return;
+      }
+      // Level-triggered: silence it until release, when it fires again if still ready.
+      if (!this.#heldFds.has(source)) this.#heldFds.set(source, events);
+      this.#loop.setFdEvents(source, 0);
+    }, `device fd ${fd}`);
+    return source;
   }
 
   setFdEvents(source: number, events: number): void {
-    this.#loop.setFdEvents(source, events);
+    if (this.#heldFds.has(source)) this.#heldFds.set(source, events);
+    else this.#loop.setFdEvents(source, events);
   }
 
   removeFd(source: number): void {
+    this.#heldFds.delete(source);
     this.#loop.removeFd(source);
   }
 
   addTimer(onFire: () => void): number {
-    return this.#loop.addTimer(onFire, 'device timer');
+    return this.#loop.addTimer(() => {
+      if (this.#held) this.#heldTimers.add(onFire);
+      else onFire();
+    }, 'device timer');
   }
 
   armTimer(timer: number, delayMs: number, intervalMs = 0): void {
@@ -283,7 +316,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
     this.#inRound = true;
     try {
       const signaller = this.#signaller;
-      if (signaller && !this.#failed && this.#pending.size > 0) {
+      if (signaller && !this.#failed && !this.#held && this.#pending.size > 0) {
         const { device } = this.#built;
         // A snapshot: a queue with work left goes to the back, for the next round (round-robin budgets).
         const serving = this.#serving;
@@ -304,7 +337,7 @@ export class DeviceThreadLoop implements DeviceRuntime {
     }
     if (this.#statsStale && performance.now() - this.#statsAt >= STATS_INTERVAL_MS) this.#updateStats();
     this.#answerDrain();
-    return this.#pending.size > 0 && !this.#failed;
+    return this.#pending.size > 0 && !this.#failed && !this.#held;
   }
 
   /** Answers a 'drain' once no transmit buffer waits (or nothing can be served: not active, failed). */
@@ -328,6 +361,10 @@ export class DeviceThreadLoop implements DeviceRuntime {
   }
 
   #wakeDevice(): void {
+    if (this.#held) {
+      this.#heldWake = true;
+      return;
+    }
     const { device } = this.#built;
     if (!this.#failed && isRuntimeAware(device)) device.onWake?.();
   }
@@ -389,7 +426,9 @@ export class DeviceThreadLoop implements DeviceRuntime {
         this.#failed = false;
         const features = BigInt(`0x${req.features}`);
         const epoch = req.epoch;
-        const queues = buildQueues(this.#memory, { features, queues: req.queues, interrupts: req.interrupts }, (reason) => this.#needsReset(reason));
+        const queues = buildQueues(this.#memory, {
+          features, queues: req.queues, interrupts: req.interrupts, ...(req.queueStates ? { queueStates: req.queueStates } : {}),
+        }, (reason) => this.#needsReset(reason));
         this.#signaller = new VirtioInterruptSignaller(req.interrupts, writeEventFd, () => post({ type: 'intx', epoch }));
         this.#queues = queues;
         this.#ack(req.seq); // acknowledged first: activation may fail, the main thread must not wait on it
@@ -442,7 +481,43 @@ export class DeviceThreadLoop implements DeviceRuntime {
         this.#stopSeq = req.seq;
         this.#loop.stop();
         return;
+      case 'quiesce': {
+        this.#held = true;
+        const seq = req.seq;
+        // Operations in flight may still write guest memory and used rings: report once they are done.
+        this.#loop.whenIdle(() => {
+          this.#flushCompletions();
+          post({ type: 'quiesced', seq, queues: this.#queues.map((q) => q?.state ?? null) });
+          this.#ack(seq);
+        });
+        return;
+      }
+      case 'release':
+        this.#release();
+        return;
     }
+  }
+
+  /** Ends a quiesce: fds and timers that fired meanwhile, and the wake-up, get their turn. */
+  #release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    for (const [source, events] of this.#heldFds) this.#loop.setFdEvents(source, events);
+    this.#heldFds.clear();
+    const timers = [...this.#heldTimers];
+    this.#heldTimers.clear();
+    for (const fire of timers) {
+      try {
+        fire();
+      } catch (err) {
+        this.deviceFailed(err instanceof Error ? err : new Error(String(err)), 'a device timer');
+      }
+    }
+    if (this.#heldWake) {
+      this.#heldWake = false;
+      this.#loop.wake();
+    }
+    this.#loop.wake();
   }
 
   #updateStats(): void {

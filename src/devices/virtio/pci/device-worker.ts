@@ -24,6 +24,7 @@ import { createEventFd, writeEventFd } from '../../pci/eventfd.js';
 import type { DeviceLogger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { VirtioActivation, VirtioBackendEvents, VirtioPciBackend } from './backend.js';
+import type { SplitQueueState } from '../queue/split.js';
 import { acquireSleeperSlot, releaseSleeperSlot } from '../runtime/sleeper.js';
 import { ConfigSpace } from '../config-space.js';
 import {
@@ -79,6 +80,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   #deathReported = false;
   #epoch = 0;
   #events: VirtioBackendEvents | null = null;
+  readonly #quiesceWaiters = new Map<number, { resolve: (queues: Array<SplitQueueState | null>) => void; reject: (err: Error) => void }>();
   #exited: Promise<void>;
   #closed = false;
 
@@ -175,6 +177,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     this.#request({
       type: 'activate', seq, epoch: this.#epoch, features: activation.features.toString(16),
       queues: activation.queues, interrupts: activation.interrupts,
+      ...(activation.queueStates ? { queueStates: activation.queueStates } : {}),
     });
     this.#waitAck(seq, 'activate');
   }
@@ -190,6 +193,20 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     const seq = ++this.#seq;
     this.#request({ type: 'reset', seq });
     this.#waitAck(seq, 'reset');
+  }
+
+  /** Snapshot: the worker stops serving, waits for its in-flight I/O, and reports the queues' positions. */
+  quiesce(): Promise<Array<SplitQueueState | null>> {
+    if (this.dead) return Promise.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: the device thread is gone`));
+    const seq = ++this.#seq;
+    const answer = new Promise<Array<SplitQueueState | null>>((resolve, reject) => this.#quiesceWaiters.set(seq, { resolve, reject }));
+    this.#request({ type: 'quiesce', seq });
+    return answer;
+  }
+
+  /** Serves again after quiesce(). */
+  release(): void {
+    this.#request({ type: 'release' });
   }
 
   /** Host input for a virtio-console device. */
@@ -295,6 +312,8 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     this.#logger.warn(`${this.name}: ${why}; the device needs a reset`);
     this.#events?.needsReset(why);
     for (const finish of [...this.#drainWaiters]) finish(false);
+    for (const waiter of this.#quiesceWaiters.values()) waiter.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: ${why}`));
+    this.#quiesceWaiters.clear();
   }
 
   /** Output bytes have left: return them to the device's flow-control window. */
@@ -336,6 +355,12 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
       case 'log':
         this.#logger.warn(event.message);
         return;
+      case 'quiesced': {
+        const waiter = this.#quiesceWaiters.get(event.seq);
+        this.#quiesceWaiters.delete(event.seq);
+        waiter?.resolve(event.queues);
+        return;
+      }
       default:
     }
   }

@@ -26,6 +26,8 @@ import type { DeviceLogger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { DeviceStatus, featureMask, hasFeature, MAX_QUEUE_SIZE, VirtioDeviceId, VirtioFeature } from '../types.js';
 import type { QueueSetup, VirtioBackendEvents, VirtioPciBackend } from './backend.js';
+import type { SplitQueueState } from '../queue/split.js';
+import { SavedStateError, StateReader } from '../../../util/saved-state.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller, VirtioInterruptState } from './interrupts.js';
 import {
   COMMON_CFG_LENGTH, COMMON_CFG_OFFSET, CommonCfg, DEVICE_CFG_LENGTH, DEVICE_CFG_OFFSET, ISR_LENGTH, ISR_OFFSET,
@@ -68,6 +70,22 @@ function classFor(deviceId: number): number {
     case VirtioDeviceId.CONSOLE: return PciClass.COMMUNICATION_OTHER;
     default: return PciClass.UNCLASSIFIED;
   }
+}
+
+/** What VirtioPciDevice.saveState returns (docs/snapshot.md, "virtio-pci"). */
+export interface VirtioPciSavedState {
+  status: number;
+  deviceFeatureSelect: number;
+  driverFeatureSelect: number;
+  driverFeatures: string;
+  driverWroteHighFeatures: boolean;
+  configGeneration: number;
+  queueSelect: number;
+  configVector: number;
+  isr: number;
+  queues: Array<{ size: number; vectorIndex: number; enabled: boolean; desc: string; driver: string; device: string; position: SplitQueueState | null }>;
+  pci: unknown;
+  msix: unknown;
 }
 
 interface QueueRegisters {
@@ -258,6 +276,94 @@ export class VirtioPciDevice implements PciDevice {
   configChanged(): void {
     this.#configGeneration = (this.#configGeneration + 1) & 0xff;
     if (this.#status & DeviceStatus.DRIVER_OK) this.#signalConfig();
+  }
+
+  /**
+   * The transport's registers, config space and MSI-X for a snapshot, and
+   * (after quiescing the backend) where each queue's rings stand. The
+   * backend stays quiesced until `releaseAfterSnapshot`.
+   */
+  async saveState(): Promise<VirtioPciSavedState> {
+    const live = (this.#status & DeviceStatus.DRIVER_OK) !== 0 && !(this.#status & DeviceStatus.DEVICE_NEEDS_RESET);
+    if (live && !this.#backend.quiesce) throw new Error(`${this.name}: this device cannot be snapshotted`);
+    const positions = live ? await this.#backend.quiesce!() : [];
+    return {
+      status: this.#status,
+      deviceFeatureSelect: this.#deviceFeatureSelect,
+      driverFeatureSelect: this.#driverFeatureSelect,
+      driverFeatures: `0x${this.#driverFeatures.toString(16)}`,
+      driverWroteHighFeatures: this.#driverWroteHighFeatures,
+      configGeneration: this.#configGeneration,
+      queueSelect: this.#queueSelect,
+      configVector: this.interruptState.configVector,
+      isr: this.interruptState.isr,
+      queues: this.#queues.map((q, i) => ({
+        size: q.size, vectorIndex: q.vectorIndex, enabled: q.enabled,
+        desc: `0x${q.desc.toString(16)}`, driver: `0x${q.driver.toString(16)}`, device: `0x${q.device.toString(16)}`,
+        position: positions[i] ?? null,
+      })),
+      pci: this.config.saveState(),
+      msix: this.msix.saveState(),
+    };
+  }
+
+  /** After saveState: the backend serves its queues again. */
+  releaseAfterSnapshot(): void {
+    this.#backend.release?.();
+  }
+
+  /**
+   * Loads a snapshot's state into this freshly built transport: checks
+   * every field first (features offered, queue sizes, vectors), then the
+   * config space (BAR mappings and their ioeventfds follow), MSI-X routes,
+   * and, if the driver had the device running, activates the backend with
+   * its queues where they stood.
+   */
+  restoreState(saved: unknown): void {
+    const r = new StateReader(saved, this.name);
+    const status = r.int('status', 0, 0xff);
+    const driverFeatures = r.hex('driverFeatures');
+    if ((driverFeatures & ~this.offeredFeatures) !== 0n) throw new SavedStateError(`${this.name}.driverFeatures`, 'holds features this device does not offer');
+    const vector = (v: number): boolean => v === VIRTIO_MSI_NO_VECTOR || v < this.msix.vectors;
+    const configVector = r.int('configVector', 0, 0xffff);
+    if (!vector(configVector)) throw new SavedStateError(`${this.name}.configVector`, 'is not a vector of this device');
+    const queues = r.array('queues', this.#numQueues, (value, where, index) => {
+      const q = new StateReader(value, where);
+      const max = this.#backend.queueMaxSizes[index]!;
+      const size = q.int('size', 1, max);
+      if ((size & (size - 1)) !== 0) throw new SavedStateError(`${where}.size`, 'is not a power of 2');
+      const vectorIndex = q.int('vectorIndex', 0, 0xffff);
+      if (!vector(vectorIndex)) throw new SavedStateError(`${where}.vectorIndex`, 'is not a vector of this device');
+      const position = (value as { position?: unknown }).position;
+      const pos = position === null || position === undefined ? null : new StateReader(position, `${where}.position`);
+      return {
+        regs: { size, vectorIndex, enabled: q.bool('enabled'), desc: q.hex('desc'), driver: q.hex('driver'), device: q.hex('device') },
+        position: pos ? { nextAvail: pos.int('nextAvail', 0, 0xffff), nextUsed: pos.int('nextUsed', 0, 0xffff) } : null,
+      };
+    });
+    if (queues.length !== this.#numQueues) throw new SavedStateError(`${this.name}.queues`, `must list ${this.#numQueues} queues`);
+    const fields = {
+      deviceFeatureSelect: r.int('deviceFeatureSelect', 0, 0xffff_ffff), driverFeatureSelect: r.int('driverFeatureSelect', 0, 0xffff_ffff),
+      driverWroteHighFeatures: r.bool('driverWroteHighFeatures'), configGeneration: r.int('configGeneration', 0, 0xff),
+      queueSelect: r.int('queueSelect', 0, 0xffff), isr: r.int('isr', 0, 3),
+    };
+    this.config.restoreState((saved as { pci?: unknown }).pci);
+    this.msix.restoreState((saved as { msix?: unknown }).msix);
+    this.#status = status;
+    this.#driverFeatures = driverFeatures;
+    this.#deviceFeatureSelect = fields.deviceFeatureSelect;
+    this.#driverFeatureSelect = fields.driverFeatureSelect;
+    this.#driverWroteHighFeatures = fields.driverWroteHighFeatures;
+    this.#configGeneration = fields.configGeneration;
+    this.#queueSelect = fields.queueSelect;
+    this.interruptState.configVector = configVector;
+    if (fields.isr !== 0) this.interruptState.setIsr(fields.isr);
+    this.#queues = queues.map((q) => q.regs);
+    this.#queues.forEach((q, i) => this.interruptState.setQueueVector(i, q.vectorIndex));
+    this.intx?.update();
+    if ((status & DeviceStatus.DRIVER_OK) && !(status & DeviceStatus.DEVICE_NEEDS_RESET)) {
+      this.#activate(queues.map((q) => q.position));
+    }
   }
 
   /** Unregisters ioeventfds and irqfds, then closes the backend. */
@@ -472,7 +578,7 @@ export class VirtioPciDevice implements PciDevice {
     if ((next & S.DRIVER_OK) && !(old & S.DRIVER_OK) && !(next & S.DEVICE_NEEDS_RESET)) this.#activate();
   }
 
-  #activate(): void {
+  #activate(queueStates?: Array<SplitQueueState | null>): void {
     this.counters.activations++;
     const queues: Array<QueueSetup | null> = this.#queues.map((q) => (q.enabled ? {
       size: q.size,
@@ -480,7 +586,9 @@ export class VirtioPciDevice implements PciDevice {
       availRing: toAddress(q.driver),
       usedRing: toAddress(q.device),
     } : null));
-    this.#backend.activate({ features: this.#driverFeatures, queues, interrupts: this.#interruptInit }, this.#events());
+    this.#backend.activate({
+      features: this.#driverFeatures, queues, interrupts: this.#interruptInit, ...(queueStates ? { queueStates } : {}),
+    }, this.#events());
   }
 
   #reset(): void {
