@@ -8,6 +8,7 @@ import { ConfigSpace } from '../config-space.js';
 import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';
 import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
 import type { DescriptorChain } from '../queue/chain.js';
+import { transmitChain } from './transmit.js';
 import type { DeviceRuntime, RuntimeAware } from '../runtime/device-runtime.js';
 import { serviceQueue } from '../queue/service.js';
 import type { SplitQueue } from '../queue/split.js';
@@ -47,8 +48,6 @@ export interface VirtioConsoleOptions {
   logger?: DeviceLogger;
 }
 
-/** Guest output is handed over in pieces of at most this many bytes. */
-const OUTPUT_PIECE = 64 * 1024;
 
 export class VirtioConsole implements VirtioDevice, RuntimeAware {
   readonly deviceId = VirtioDeviceId.CONSOLE;
@@ -192,21 +191,7 @@ export class VirtioConsole implements VirtioDevice, RuntimeAware {
   }
 
   #transmit(chain: DescriptorChain): number {
-    const reader = chain.reader();
-    const cap = this.#options.maxTransmitPerChain ?? 1 << 20;
-    const total = reader.remaining;
-    const n = Math.min(total, cap);
-    this.counters.transmittedBytes += n;
-    if (total > n) {
-      this.counters.droppedOutputBytes += total - n;
-      this.#logger.warn(`virtio-console: dropped ${total - n} bytes of an oversized transmit buffer`);
-    }
-    for (let done = 0; done < n;) {
-      const piece = reader.readBytes(Math.min(OUTPUT_PIECE, n - done));
-      done += piece.length;
-      this.#emit(piece);
-    }
-    return 0;
+    return transmitChain(chain, this.#options.maxTransmitPerChain ?? 1 << 20, this.counters, this.#logger, (piece) => this.#emit(piece));
   }
 
   #emit(bytes: Uint8Array): void {

@@ -25,6 +25,7 @@ import { ConfigSpace } from '../config-space.js';
 import { processResult, type QueueProcessResult, type VirtioDevice } from '../device.js';
 import { type DeviceLogger, limitedLogger, silentLogger } from '../log.js';
 import type { DescriptorChain } from '../queue/chain.js';
+import { transmitChain } from './transmit.js';
 import type { DeviceRuntime, RuntimeAware } from '../runtime/device-runtime.js';
 import { serviceQueue } from '../queue/service.js';
 import type { SplitQueue } from '../queue/split.js';
@@ -86,7 +87,6 @@ export interface VirtioConsolePortsOptions {
 
 /** Control messages the device may hold for the driver; a driver that never reads its control queue cannot grow it further. */
 const MAX_PENDING_CONTROL = 4 * MAX_PORTS;
-const OUTPUT_PIECE = 64 * 1024;
 
 interface PortState {
   readonly name: Uint8Array;
@@ -261,21 +261,7 @@ export class VirtioConsolePorts implements VirtioDevice, RuntimeAware {
   }
 
   #transmit(port: number, chain: DescriptorChain): number {
-    const reader = chain.reader();
-    const cap = this.#options.maxTransmitPerChain ?? 1 << 20;
-    const total = reader.remaining;
-    const n = Math.min(total, cap);
-    this.counters.transmittedBytes += n;
-    if (total > n) {
-      this.counters.droppedOutputBytes += total - n;
-      this.#logger.warn(`virtio-console: dropped ${total - n} bytes of an oversized transmit buffer`);
-    }
-    for (let done = 0; done < n;) {
-      const piece = reader.readBytes(Math.min(OUTPUT_PIECE, n - done));
-      done += piece.length;
-      this.#options.output(port, piece);
-    }
-    return 0;
+    return transmitChain(chain, this.#options.maxTransmitPerChain ?? 1 << 20, this.counters, this.#logger, (piece) => this.#options.output(port, piece));
   }
 
   // --- control queues ---
