@@ -93,7 +93,7 @@ async function bootDefaultGuest(timeoutMs: number, kernel?: { kernel: string; in
   const parsed = parseTimingReport(run.stderr);
   // tkvm marks guest-init only for the kit it chose itself; with --kernel the
   // marker line's arrival (relative to the spawn, so VMM start-up included) stands in.
-  const initLine = run.lines.find((l) => l.line.trim() === 'TKVM_INIT_START');
+  const initLine = [...run.lines, ...run.stderrLines].find((l) => l.line.trim() === 'TKVM_INIT_START');
   const report = parsed && parsed.marksMs['guest-init'] === undefined && initLine
     ? { ...parsed, marksMs: { ...parsed.marksMs, 'guest-init': Number(initLine.atNs - started) / 1e6 } }
     : parsed;

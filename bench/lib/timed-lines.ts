@@ -9,6 +9,8 @@ export interface StreamedRun {
   signal: NodeJS.Signals | null;
   timedOut: boolean;
   lines: TimedLine[];
+  /** stderr's lines, stamped the same way (tkvm --exec sends the guest console there). */
+  stderrLines: TimedLine[];
   stderr: string;
 }
 
@@ -22,6 +24,7 @@ const STDERR_LIMIT = 64 * 1024;
 export function runWithTimedLines(command: string, args: readonly string[], timeoutMs: number, onLine?: (line: string) => void): Promise<StreamedRun> {
   return new Promise((resolvePromise, reject) => {
     const splitter = new TimedLineSplitter();
+    const stderrSplitter = new TimedLineSplitter();
     let seen = 0;
     let stderr = '';
     let timedOut = false;
@@ -36,6 +39,7 @@ export function runWithTimedLines(command: string, args: readonly string[], time
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_LIMIT);
+      stderrSplitter.push(chunk, process.hrtime.bigint());
     });
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -44,7 +48,8 @@ export function runWithTimedLines(command: string, args: readonly string[], time
     child.on('close', (status, signal) => {
       clearTimeout(timer);
       splitter.finish(process.hrtime.bigint());
-      resolvePromise({ status, signal, timedOut, lines: splitter.lines, stderr });
+      stderrSplitter.finish(process.hrtime.bigint());
+      resolvePromise({ status, signal, timedOut, lines: splitter.lines, stderrLines: stderrSplitter.lines, stderr });
     });
   });
 }
