@@ -9,16 +9,6 @@
 
 #define COUNTER_ADDR 0x300000UL
 
-static int is_usable_ram(const struct boot_params *bp, uint64_t addr, uint64_t len)
-{
-    for (unsigned i = 0; i < bp->e820_entries && i < E820_MAX_ENTRIES_ZEROPAGE; i++) {
-        const struct e820_entry *e = &bp->e820_table[i];
-        if (e->type == E820_TYPE_RAM && e->addr <= addr && addr + len <= e->addr + e->size)
-            return 1;
-    }
-    return 0;
-}
-
 int guest_main(struct boot_params *bp)
 {
     uint64_t print_every = 0;
@@ -26,7 +16,7 @@ int guest_main(struct boot_params *bp)
         guest_fail("counter: print_every= must be a number");
     if ((uintptr_t)__image_end > COUNTER_ADDR)
         guest_fail("counter: the guest image overlaps the counter at 0x%lx", COUNTER_ADDR);
-    if (!is_usable_ram(bp, COUNTER_ADDR, sizeof(uint64_t)))
+    if (!e820_covers_ram(bp, COUNTER_ADDR, COUNTER_ADDR + sizeof(uint64_t)))
         guest_fail("counter: 0x%lx is not usable RAM in the e820 map", COUNTER_ADDR);
 
     volatile uint64_t *counter = (volatile uint64_t *)COUNTER_ADDR;

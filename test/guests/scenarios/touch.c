@@ -11,23 +11,13 @@
 #define TOUCH_BASE (16UL << 20)
 #define PAGE 4096UL
 
-static int is_usable_ram(const struct boot_params *bp, uint64_t addr, uint64_t len)
-{
-    for (unsigned i = 0; i < bp->e820_entries && i < E820_MAX_ENTRIES_ZEROPAGE; i++) {
-        const struct e820_entry *e = &bp->e820_table[i];
-        if (e->type == E820_TYPE_RAM && e->addr <= addr && addr + len <= e->addr + e->size)
-            return 1;
-    }
-    return 0;
-}
-
 int guest_main(struct boot_params *bp)
 {
     uint64_t mib = 0, print_every = 0;
     if (cmdline_get_u64(bp, "touch_mib", &mib) < 0 || cmdline_get_u64(bp, "print_every", &print_every) < 0)
         guest_fail("touch: touch_mib= and print_every= must be numbers");
     uint64_t bytes = mib << 20;
-    if (mib > (1UL << 20) || (mib != 0 && !is_usable_ram(bp, TOUCH_BASE, bytes)))
+    if (mib > (1UL << 20) || (mib != 0 && !e820_covers_ram(bp, TOUCH_BASE, TOUCH_BASE + bytes)))
         guest_fail("touch: %lu MiB from 0x%lx is not usable RAM", mib, TOUCH_BASE);
     for (uint64_t at = 0; at < bytes; at += PAGE)
         *(volatile uint64_t *)(TOUCH_BASE + at) = at / PAGE + 1;
