@@ -53,6 +53,29 @@ export class HostAddressMap {
     return true;
   }
 
+  /**
+   * Appends the host ranges of `count` bytes starting `skip` bytes into the
+   * guest buffers `buffers` (a descriptor chain's readable or writable part).
+   * Returns false as `append` does, and when the buffers hold fewer than
+   * `skip + count` bytes.
+   */
+  appendBuffers(iov: IovecList, buffers: ReadonlyArray<{ readonly addr: number; readonly len: number }>, skip: number, count: number): boolean {
+    let toSkip = skip;
+    let left = count;
+    for (let i = 0; i < buffers.length && left > 0; i++) {
+      const b = buffers[i]!;
+      if (toSkip >= b.len) {
+        toSkip -= b.len;
+        continue;
+      }
+      const n = Math.min(b.len - toSkip, left);
+      if (!this.append(iov, b.addr + toSkip, n)) return false;
+      left -= n;
+      toSkip = 0;
+    }
+    return left === 0;
+  }
+
   #regionOf(addr: number): number {
     const last = this.#last;
     if (addr >= this.#guestBase[last]! && addr < this.#end[last]!) return last;

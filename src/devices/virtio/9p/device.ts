@@ -155,20 +155,7 @@ export class VirtioNineP implements VirtioDevice, RuntimeAware {
   appendRanges(buffers: readonly ChainBuffer[], skip: number, count: number, iov: IovecList): boolean {
     const map = this.#map;
     if (!map) return false;
-    let toSkip = skip;
-    let left = count;
-    for (let i = 0; i < buffers.length && left > 0; i++) {
-      const b = buffers[i]!;
-      if (toSkip >= b.len) {
-        toSkip -= b.len;
-        continue;
-      }
-      const n = Math.min(b.len - toSkip, left);
-      if (!map.append(iov, b.addr + toSkip, n)) return false;
-      left -= n;
-      toSkip = 0;
-    }
-    return left === 0;
+    return map.appendBuffers(iov, buffers, skip, count);
   }
 
   /** A reply that came after `submit` returned. */

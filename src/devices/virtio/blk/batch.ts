@@ -184,20 +184,7 @@ export class BlkBatch {
   }
 
   #appendBuffers(buffers: readonly ChainBuffer[], skip: number, bytes: number): boolean {
-    let toSkip = skip;
-    let left = bytes;
-    for (let i = 0; i < buffers.length && left > 0; i++) {
-      const b = buffers[i]!;
-      if (toSkip >= b.len) {
-        toSkip -= b.len;
-        continue;
-      }
-      const n = Math.min(b.len - toSkip, left);
-      if (!this.#map.append(this.#iov, b.addr + toSkip, n)) return false;
-      left -= n;
-      toSkip = 0;
-    }
-    return left === 0;
+    return this.#map.appendBuffers(this.#iov, buffers, skip, bytes);
   }
 
   #slot(i: number): PendingRequest {
