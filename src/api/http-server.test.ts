@@ -112,9 +112,22 @@ test('drives: PUT creates and replaces; zero-length files are allowed; one root 
   assert.deepEqual(config.drives.map((d) => d.drive_id), ['rootfs', ...Array.from({ length: 8 }, (_, i) => `placeholder${i}`), 'ro']);
 });
 
-test('PATCH /drives and /network-interfaces and /vm are post-boot only', async () => {
+test('PATCH /drives before boot changes the drive\'s file (checked as PUT checks it); unknown drives are refused', async () => {
+  const other = path.join(dir, 'other.img');
+  writeFileSync(other, Buffer.alloc(4096));
+  assert.equal((await api(sock, 'PATCH', '/drives/placeholder3', { drive_id: 'placeholder3', path_on_host: other })).status, 204);
+  const drives = ((await api(sock, 'GET', '/vm/config')).json as { drives: Array<{ drive_id: string; path_on_host: string; is_root_device: boolean }> }).drives;
+  assert.deepEqual(drives.find((d) => d.drive_id === 'placeholder3'), { drive_id: 'placeholder3', path_on_host: other, is_root_device: false, is_read_only: false, cache_type: 'Unsafe', io_engine: 'Sync', rate_limiter: null });
+  assert.equal(drives[4]!.drive_id, 'placeholder3', 'the drive keeps its place');
+  assert.match(faultOf(await api(sock, 'PATCH', '/drives/nosuch', { drive_id: 'nosuch', path_on_host: other })), /Invalid block device ID: nosuch/);
+  assert.match(faultOf(await api(sock, 'PATCH', '/drives/rootfs', { drive_id: 'placeholder3', path_on_host: other })), /does not match the id from the body/);
+  assert.match(faultOf(await api(sock, 'PATCH', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: path.join(dir, 'gone.img') })), /Unable to create the block device.*ENOENT/);
+  assert.match(faultOf(await api(sock, 'PATCH', '/drives/rootfs', { drive_id: 'rootfs', is_read_only: true })), /unknown field "is_read_only"/);
+  assert.equal(((await api(sock, 'GET', '/vm/config')).json as { drives: Array<{ path_on_host: string }> }).drives[0]!.path_on_host, disk, 'refused PATCHes change nothing');
+});
+
+test('PATCH /network-interfaces and /vm are post-boot only', async () => {
   const before = 'The requested operation is not supported before starting the microVM.';
-  assert.equal(faultOf(await api(sock, 'PATCH', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: disk })), before);
   assert.equal(faultOf(await api(sock, 'PATCH', '/network-interfaces/eth0', { iface_id: 'eth0' })), before);
   assert.equal(faultOf(await api(sock, 'PATCH', '/vm', { state: 'Paused' })), before);
   assert.equal(faultOf(await api(sock, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' })), before);

@@ -15,7 +15,7 @@ import { FIRECRACKER_API_VERSION, Vm as VmStateSchema, type InstanceInfoBody, ty
 import { InstanceActionInfo } from './resources/actions.js';
 import { Logger, logThreshold, openOutputFile, type LoggerBody } from './resources/logger.js';
 import { Metrics, METRICS_PERIOD_MS, type MetricsBody } from './resources/metrics.js';
-import { PartialDrive } from './resources/drives.js';
+import { checkDiskFile, deviceId, driveOrder, PartialDrive } from './resources/drives.js';
 import { acceptNetworkInterfaceUpdate, PartialNetworkInterface } from './resources/network-interfaces.js';
 import { refuseSnapshot, SnapshotCreateParams, SnapshotLoadParams } from './resources/snapshot.js';
 import { acceptVsock, Vsock } from './resources/vsock.js';
@@ -106,14 +106,34 @@ export class Instance {
     this.resources.putDrive(id, body);
   }
 
-  /** Post-boot: a new backing file (or rate limiter) for a drive. tkvm cannot swap a running disk's file yet. */
-  patchDrive(id: string, body: unknown): void {
+  /**
+   * PATCH /drives/{id}: a new backing file (Firecracker's UpdateBlockDevice).
+   * After boot the running device re-opens it (the same path again reads
+   * its size anew) and the guest is told the new capacity through a virtio
+   * configuration change; before boot the drive's path_on_host changes
+   * (Firecracker answers 400 there; tkvm allows it). The file is checked
+   * first, as PUT checks it.
+   */
+  async patchDrive(id: string, body: unknown): Promise<void> {
     const update = parseBody(PartialDrive, body, `drive ${id}`);
-    this.#postBoot();
     if (update.drive_id !== id) throw new ApiError('ERR_API_ID_MISMATCH', 'The id from the path does not match the id from the body!');
-    if (!this.resources.drives.has(id)) throw new ApiError('ERR_API_NO_DRIVE', `Invalid block device ID: ${id}`);
+    const drive = this.resources.drives.get(id);
+    if (!drive) throw new ApiError('ERR_API_NO_DRIVE', `Invalid block device ID: ${id}`);
     if (update.rate_limiter && (update.rate_limiter.bandwidth || update.rate_limiter.ops)) throw unsupported(`rate limiters (drive ${id})`);
-    if (update.path_on_host != null) throw unsupported(`changing a drive's file after boot yet (drive ${id})`);
+    const path = update.path_on_host;
+    if (path == null) return;
+    if (this.#starting) throw new ApiError('ERR_API_STARTING', 'The microVM is starting; PATCH the drive once it runs.');
+    checkDiskFile(path, drive.is_read_only ?? false);
+    const vm = this.#vm;
+    if (vm) {
+      const index = driveOrder([...this.resources.drives.values()]).findIndex((d) => d.drive_id === id);
+      try {
+        await vm.replaceDisk(index, path, deviceId(path));
+      } catch (err) {
+        throw new ApiError('ERR_API_DRIVE_UPDATE', `Unable to patch the block device ${id}: ${(err as Error).message}`);
+      }
+    }
+    this.resources.drives.set(id, { ...drive, path_on_host: path });
   }
 
   putNetworkInterface(id: string, body: unknown): void {

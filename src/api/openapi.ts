@@ -21,7 +21,7 @@ const BODIES: Record<string, { request?: string; response?: string; summary: str
   'PATCH /machine-config': { request: 'MachineConfigurationUpdate', summary: 'Changes some machine configuration fields. Pre-boot only.' },
   'PUT /boot-source': { request: 'BootSource', summary: 'Sets the kernel, initrd and command line. Pre-boot only.' },
   'PUT /drives/{id}': { request: 'Drive', summary: 'Creates or replaces a drive. Pre-boot only.' },
-  'PATCH /drives/{id}': { request: 'PartialDrive', summary: 'Post-boot only. tkvm cannot change a running drive\'s file yet: a path_on_host answers 400.' },
+  'PATCH /drives/{id}': { request: 'PartialDrive', summary: 'A new file for a drive. After boot the device re-opens path_on_host (the same path reads its size anew) and the guest gets the new capacity through a virtio config change; before boot it replaces path_on_host (Firecracker answers 400 there).' },
   'PUT /network-interfaces/{id}': { request: 'NetworkInterface', summary: 'Creates or replaces a NIC on a TAP device. Pre-boot only.' },
   'PATCH /network-interfaces/{id}': { request: 'PartialNetworkInterface', summary: 'Post-boot only; tkvm has no rate limiters, so only empty ones are accepted.' },
   'PUT /entropy': { request: 'EntropyDevice', summary: 'Adds the virtio-rng device. Pre-boot only.' },

@@ -181,6 +181,16 @@ export class Vm extends EventEmitter<VmEventMap> {
     this.#running('send Ctrl-Alt-Del to').pressCtrlAltDel();
   }
 
+  /**
+   * Gives disk `index` (VmConfig.disks order) a new backing file while the
+   * VM runs: the guest is told the new capacity through a virtio
+   * configuration change. Rejects, leaving the disk as it was, when the
+   * file cannot be opened.
+   */
+  replaceDisk(index: number, path: string, serial?: string): Promise<void> {
+    return this.#running('change a disk of').replaceDisk(index, path, serial);
+  }
+
   /** Exits per vCPU by reason, device counters, host RSS (as tkvm stat). */
   stats(): Promise<VmStats> {
     return this.#running('read the statistics of').stats();

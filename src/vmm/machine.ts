@@ -321,6 +321,27 @@ export class Machine implements VmController {
   #snapshotting = false;
 
   /**
+   * Gives disk `index` (in VmConfig.disks order) a new backing file while
+   * the VM runs (Firecracker's PATCH /drives/{id}): the device re-opens
+   * `path` (the same file again reads its size anew), answers GET_ID with
+   * `serial` when given, and tells the driver the new capacity through a
+   * configuration change. A file that cannot be opened leaves the disk as
+   * it was.
+   */
+  async replaceDisk(index: number, path: string, serial?: string): Promise<void> {
+    if (this.#ending) throw new TkvmError('ERR_VM_NOT_RUNNING', `VM ${this.name} is stopping`);
+    if (this.#snapshotting) throw new TkvmError('ERR_SNAPSHOT_BUSY', `VM ${this.name} is being snapshotted`);
+    const pci = this.#parts.pci;
+    const fn = pci?.functions.filter((f) => f.spec.type === 'blk')[index];
+    const disk = this.config.disks?.[index];
+    if (!pci || !fn || !disk) throw new TkvmError('ERR_BAD_DISK', `VM ${this.name} has no disk ${index}`);
+    await pci.update(fn, { type: 'blk', path, ...(serial !== undefined ? { serial } : {}) });
+    fn.spec = { ...fn.spec, path } as typeof fn.spec;
+    disk.path = path;
+    if (serial !== undefined) disk.serial = serial;
+  }
+
+  /**
    * Writes a snapshot of this VM to `dir` (docs/snapshot.md) with every
    * vCPU parked, then lets it run on (`resume`) or ends it (`stop`). A VM
    * the operator paused stays paused with `resume`.

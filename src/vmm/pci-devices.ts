@@ -15,7 +15,7 @@ import { SharedIrqLines } from '../devices/pci/irq-line.js';
 import { PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_LENGTH, PCI_ECAM_BASE, PCI_ECAM_SIZE, intxIrqForSlot, HOST_BRIDGE_SLOT } from '../devices/pci/layout.js';
 import { VirtioPciDevice } from '../devices/virtio/pci/transport.js';
 import { ThreadedVirtioBackend, type ThreadedBackendOptions } from '../devices/virtio/pci/device-worker.js';
-import type { VirtioDeviceSpec } from '../devices/virtio/registry.js';
+import type { VirtioDeviceSpec, VirtioDeviceUpdate } from '../devices/virtio/registry.js';
 import { limitedLogger, type DeviceLogger } from '../devices/virtio/log.js';
 import { IOAPIC_ADDR, LOCAL_APIC_ADDR, pcGsiRoutes } from '../arch/x86/acpi/index.js';
 import * as sys from '../sys/libc.js';
@@ -111,6 +111,22 @@ export class PciDevices {
   intxFor(slot: number): { irq: number; setLevel: (level: boolean) => void } {
     const source = this.#intxLines.source(intxIrqForSlot(slot));
     return { irq: source.irq, setLevel: (level) => source.set(level) };
+  }
+
+  /**
+   * A host-side change to the running device of `fn` (a disk's new file).
+   * The device thread applies it between queue services; then, in one
+   * synchronous step on this thread (which serves every guest access to
+   * the transport), the changed config bytes are stored and
+   * config_generation moves, and the driver gets a configuration change
+   * notification: the config MSI-X vector, or ISR bit 1 and INTx (virtio
+   * 1.2 §4.1.4.3, §4.1.4.5). A driver that reads the generation around
+   * its config reads (§2.5.1) never takes half of the change.
+   */
+  async update(fn: VirtioFunction, update: VirtioDeviceUpdate): Promise<void> {
+    const patch = await fn.backend.update(update);
+    fn.backend.publishConfig(patch);
+    fn.transport.configChanged();
   }
 
   /** Removes ioeventfds and irqfds and stops the device threads; before the VM fd closes. */

@@ -15,7 +15,7 @@ import { NET_BACKEND } from '../devices/virtio/net/register.js';
 import { provideHostResource } from '../devices/virtio/registry.js';
 import { TkvmError } from '../util/errors.js';
 
-provideHostResource(DISK_BACKEND, ({ path, readOnly }) => RawDisk.open(path, { readOnly }));
+provideHostResource(DISK_BACKEND, ({ path, readOnly, replacing }) => RawDisk.open(path, { readOnly, ...(replacing instanceof RawDisk ? { replacing } : {}) }));
 
 provideHostResource(SHARED_TREE, ({ hostPath, readOnly }) => {
   try {

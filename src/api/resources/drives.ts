@@ -25,7 +25,7 @@ export const Drive = component('Drive', 'A virtio-blk drive backed by a host fil
   socket: optional(HostPath).describe('vhost-user-block socket; tkvm refuses it'),
 }));
 
-export const PartialDrive = component('PartialDrive', 'A new host file for a drive (post-boot only).', z.strictObject({
+export const PartialDrive = component('PartialDrive', 'A new host file for a drive. After boot the device re-opens it and tells the guest its capacity (a virtio config change); before boot it replaces path_on_host.', z.strictObject({
   drive_id: ResourceId,
   path_on_host: optional(HostPath),
   rate_limiter: optional(RateLimiter),
@@ -68,10 +68,14 @@ export function deviceId(path: string): string | undefined {
   }
 }
 
+/** The drives in tkvm's order: the root device first (/dev/vda), then the others as they were first PUT. */
+export function driveOrder(drives: readonly DriveBody[]): DriveBody[] {
+  return [...drives.filter((d) => d.is_root_device), ...drives.filter((d) => !d.is_root_device)];
+}
+
 /** The drives in tkvm's order (the root device first) as disks. */
 export function drivesToDisks(drives: readonly DriveBody[]): DiskConfig[] {
-  const ordered = [...drives.filter((d) => d.is_root_device), ...drives.filter((d) => !d.is_root_device)];
-  return ordered.map((d) => {
+  return driveOrder(drives).map((d) => {
     const serial = deviceId(d.path_on_host!);
     return { path: d.path_on_host!, readOnly: d.is_read_only ?? false, ...(serial !== undefined ? { serial } : {}) };
   });

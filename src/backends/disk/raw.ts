@@ -20,6 +20,14 @@ const ZERO_CHUNK = 1 << 20;
 
 export interface RawDiskOptions {
   readOnly?: boolean;
+  /**
+   * The disk this one replaces (a drive given a new file while the VM
+   * runs). When `path` is the very file it has open (same device and
+   * inode), its descriptor, and with it the image lock, moves to the new
+   * RawDisk with the size read again, and `replacing` is left closed: a
+   * second open would find the file locked by this process.
+   */
+  replacing?: RawDisk;
 }
 
 export class RawDisk implements DiskBackend {
@@ -43,6 +51,8 @@ export class RawDisk implements DiskBackend {
    */
   static open(path: string, options: RawDiskOptions = {}): RawDisk {
     const readOnly = options.readOnly ?? false;
+    const replacing = options.replacing;
+    if (replacing && replacing.readOnly === readOnly && replacing.#isFile(path)) return replacing.#handOver(path);
     let fd: number;
     try {
       fd = fs.openSync(path, readOnly ? 'r' : 'r+');
@@ -68,6 +78,32 @@ export class RawDisk implements DiskBackend {
       if (err instanceof TkvmError) throw err;
       throw new TkvmError('ERR_DISK_OPEN', `disk ${path}: cannot read its size (${(err as { code?: string }).code ?? String(err)})`);
     }
+  }
+
+  /** Whether `path` names the file this disk has open. */
+  #isFile(path: string): boolean {
+    if (this.#fd < 0) return false;
+    try {
+      const open = fs.fstatSync(this.#fd);
+      const named = fs.statSync(path);
+      return open.dev === named.dev && open.ino === named.ino;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A RawDisk on this one's descriptor with its size read again; this one ends up closed. */
+  #handOver(path: string): RawDisk {
+    const fd = this.#fd;
+    const st = fs.fstatSync(fd);
+    let size = st.size;
+    if (st.isBlockDevice()) {
+      const buf = new BigUint64Array(1);
+      sys.ioctlBuf(fd, BLKGETSIZE64, buf, 'BLKGETSIZE64');
+      size = Number(buf[0]!);
+    }
+    this.#fd = -1;
+    return new RawDisk(path, fd, this.readOnly, size, st.isBlockDevice());
   }
 
   /** The open file descriptor (-1 once closed). */

@@ -177,3 +177,52 @@ test("--config-file in the shape of Firecracker's getting-started guide boots a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Polls `output` until it matches `pattern`, or fails after `timeoutMs`. */
+async function waitForOutput(running: Running, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(running.output())) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output within ${timeoutMs} ms:\n${running.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('PATCH /drives after boot: the guest sees the new file and its capacity through a config-change interrupt', async (t) => {
+  if (!requireKvm(t, 'virtio-blk-resize')) return;
+  const dir = scratch();
+  const sock = path.join(dir, 'api.sock');
+  // A zero-length placeholder, as Kata creates, later swapped for a 24-sector disk.
+  const placeholder = path.join(dir, 'placeholder.img');
+  writeFileSync(placeholder, '');
+  const disk = Buffer.alloc(24 * 512);
+  disk.write('NEWDISK!', 0);
+  disk.write('LASTSECT', 23 * 512);
+  const replacement = path.join(dir, 'replacement.img');
+  writeFileSync(replacement, disk);
+  const fc = startFirecracker(['--api-sock', sock, '--debug-exit'], { XDG_RUNTIME_DIR: dir });
+  try {
+    await waitForApi(sock);
+    assert.equal((await api(sock, 'PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 64 })).status, 204);
+    assert.equal((await api(sock, 'PUT', '/boot-source', { kernel_image_path: guestPath('virtio-blk-resize'), boot_args: 'console=ttyS0' })).status, 204);
+    assert.equal((await api(sock, 'PUT', '/drives/scratch', { drive_id: 'scratch', path_on_host: placeholder, is_root_device: false })).status, 204);
+    assert.equal((await api(sock, 'PUT', '/actions', { action_type: 'InstanceStart' })).status, 204);
+    await waitForOutput(fc, /waiting for a config change/);
+    assert.match(fc.output(), /capacity 0 generation 0\n/);
+    // Refused changes leave the running disk alone.
+    assert.match(faultOf(await api(sock, 'PATCH', '/drives/other', { drive_id: 'other', path_on_host: replacement })), /Invalid block device ID: other/);
+    assert.match(faultOf(await api(sock, 'PATCH', '/drives/scratch', { drive_id: 'scratch', path_on_host: path.join(dir, 'missing.img') })), /ENOENT/);
+    assert.match(faultOf(await api(sock, 'PATCH', '/drives/scratch', { drive_id: 'scratch', path_on_host: dir })), /not a regular file or a block device/);
+    assert.match(faultOf(await api(sock, 'PATCH', '/drives/scratch', { drive_id: 'scratch', rate_limiter: { ops: { size: 10, refill_time: 100 } } })), /does not support rate limiters/);
+    assert.doesNotMatch(fc.output(), /after \d+ interrupts/);
+    const patch = await api(sock, 'PATCH', '/drives/scratch', { drive_id: 'scratch', path_on_host: replacement });
+    assert.equal(patch.status, 204, patch.text);
+    assert.equal(await fc.exited, 33, fc.output());
+    assert.match(fc.output(), /virtio-blk-resize: capacity 24 generation [1-9]\d* after 1 interrupts/);
+    assert.match(fc.output(), /sector 0: NEWDISK!/);
+    assert.match(fc.output(), /sector 23: LASTSECT/);
+    assert.match(fc.output(), /virtio-blk-resize ok/);
+  } finally {
+    fc.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

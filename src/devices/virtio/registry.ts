@@ -26,6 +26,27 @@ import type { DeviceLogger } from './log.js';
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- entries come from module augmentation
 export interface VirtioDeviceSpecs {}
 
+/**
+ * Host-side changes a running device of a kind takes (a disk's new file),
+ * by kind, added by module augmentation as VirtioDeviceSpecs are.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- entries come from module augmentation
+export interface VirtioDeviceUpdates {}
+
+/** An update of any kind that has them: `{ type: kind, ...change }`. */
+export type VirtioDeviceUpdate = VirtioDeviceUpdates[keyof VirtioDeviceUpdates];
+
+/**
+ * Configuration-space bytes an update changed. The device thread does not
+ * write them itself: the transport's side stores them and bumps
+ * config_generation in one step, between two guest accesses, so that no
+ * driver read sees half of the change under an unchanged generation
+ * (virtio 1.2 §2.5.1, §4.1.4.3).
+ */
+export interface ConfigPatch {
+  writes: Array<{ offset: number; bytes: Uint8Array }>;
+}
+
 /** A spec of any registered kind: `{ type: kind, ...options }`. */
 export type VirtioDeviceSpec = VirtioDeviceSpecs[keyof VirtioDeviceSpecs];
 export type VirtioDeviceType = VirtioDeviceSpec['type'];
@@ -60,6 +81,12 @@ export interface BuiltVirtioDevice {
   counters(): Record<string, number>;
   /** Releases what the factory opened (host backends); called after the device's last reset. */
   close(): void;
+  /**
+   * Applies a host-side change while the device runs (between queue
+   * services, so no request is half done); throws TkvmError when it cannot,
+   * leaving the device as it was. Absent: the kind takes no updates.
+   */
+  update?(update: VirtioDeviceUpdate): ConfigPatch;
 }
 
 /** What the device thread gives a factory. */

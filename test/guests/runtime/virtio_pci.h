@@ -120,6 +120,7 @@ uint32_t virtio_wait_irq(uint32_t seen);
 #define CFG_DRIVER_FEATURE 0x0c
 #define CFG_CONFIG_MSIX_VECTOR 0x10
 #define CFG_DEVICE_STATUS 0x14
+#define CFG_CONFIG_GENERATION 0x15
 #define CFG_QUEUE_SELECT 0x16
 #define CFG_QUEUE_SIZE 0x18
 #define CFG_QUEUE_MSIX_VECTOR 0x1a

@@ -105,3 +105,10 @@ export function encodeBlkConfig(limits: BlkLimits): ConfigSpace {
   v.setUint8(o.writeZeroesMayUnmap, limits.writeZeroesMayUnmap ? 1 : 0);
   return config;
 }
+
+/** The config-space bytes of a new capacity (le64 at offset 0, §5.2.4), for the transport to publish. */
+export function capacityPatch(capacitySectors: number): { offset: number; bytes: Uint8Array } {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(capacitySectors), true);
+  return { offset: BlkConfigOffset.capacity, bytes };
+}

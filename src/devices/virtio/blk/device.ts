@@ -2,6 +2,7 @@
  * virtio-blk (virtio 1.2 §5.2): one request queue served from a DiskBackend.
  */
 import type { DiskBackend } from '../../disk.js';
+import { TkvmError } from '../../../util/errors.js';
 import { HostAddressMap } from '../../../memory/host-address-map.js';
 import { IovecList } from '../../../memory/iovec-list.js';
 import type { DescriptorChain } from '../queue/chain.js';
@@ -126,6 +127,39 @@ export class VirtioBlk implements VirtioDevice {
       this.#logger.warn(`virtio-blk: ${error.message}`);
     };
     this.#serviceOptions = { flush: () => this.#batch?.flush() ?? 0 };
+  }
+
+  /** The disk requests go to. */
+  get backend(): DiskBackend {
+    return this.#context.backend;
+  }
+
+  /**
+   * Serves requests from `backend` from now on (a drive given a new file
+   * while the VM runs), with its capacity; GET_ID answers `serial` when
+   * given. Call it between queue services (the device thread does), so that
+   * no request is half done on the old disk. The features stay as the driver
+   * negotiated them, so the new disk must be read-only exactly when the old
+   * one was. Returns the new capacity in sectors; the caller publishes it in
+   * the config space (capacityPatch) with a config change (virtio 1.2 §5.2.4:
+   * capacity may change, the driver re-reads it on the notification). The
+   * old backend is the caller's to close.
+   */
+  replaceBackend(backend: DiskBackend, serial?: string): number {
+    if (backend.readOnly !== this.#context.readOnly) {
+      throw new TkvmError('ERR_DISK_READONLY_CHANGE', `virtio-blk: the new disk is ${backend.readOnly ? 'read-only' : 'writable'}, the running device is not (features cannot change)`);
+    }
+    const capacitySectors = Math.floor(backend.sizeBytes / SECTOR_SIZE);
+    // Between services the batch holds no chain; the next service builds one on the new backend.
+    this.#batch = null;
+    this.#context.backend = backend;
+    this.#context.capacitySectors = capacitySectors;
+    this.limits.capacitySectors = capacitySectors;
+    if (serial !== undefined) {
+      this.#context.serial.fill(0);
+      this.#context.serial.set(new TextEncoder().encode(serial).subarray(0, BLK_ID_BYTES));
+    }
+    return capacitySectors;
   }
 
   readConfig(offset: number, data: Uint8Array): void {

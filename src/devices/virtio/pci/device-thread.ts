@@ -34,7 +34,7 @@ import { SleeperClient, type SleeperSlot } from '../runtime/sleeper.js';
 import { DeviceEventLoop } from '../runtime/event-loop.js';
 import { buildQueues, type QueueSetup } from './backend.js';
 import '../devices.js'; // registers every device kind in this thread
-import { type BuiltVirtioDevice, buildVirtioDevice, specName, type VirtioDeviceSpec } from '../registry.js';
+import { type BuiltVirtioDevice, buildVirtioDevice, type ConfigPatch, specName, type VirtioDeviceSpec, type VirtioDeviceUpdate } from '../registry.js';
 import { type VirtioInterruptInit, VirtioInterruptSignaller } from './interrupts.js';
 
 export const DEVICE_THREAD_KIND = 'tkvm-virtio-device';
@@ -96,7 +96,9 @@ export type DeviceThreadRequest =
   /** Snapshot: stop touching guest memory and the queues, then report the queues' positions ('quiesced'). */
   | { type: 'quiesce'; seq: number }
   /** After a snapshot: serve again what waited. */
-  | { type: 'release' };
+  | { type: 'release' }
+  /** A host-side change to the running device (BuiltVirtioDevice.update); answered with 'updated'. */
+  | { type: 'update'; seq: number; update: VirtioDeviceUpdate };
 
 /** Worker → main thread (on parentPort). */
 export type DeviceThreadEvent =
@@ -114,7 +116,9 @@ export type DeviceThreadEvent =
   | { type: 'input-room' }
   | { type: 'drained' }
   | { type: 'log'; message: string }
-  | { type: 'quiesced'; seq: number; queues: Array<SplitQueueState | null> };
+  | { type: 'quiesced'; seq: number; queues: Array<SplitQueueState | null> }
+  /** The answer to 'update': the config bytes to publish, or why it failed (the device is unchanged). */
+  | { type: 'updated'; seq: number; patch: ConfigPatch | null; error: { code: string; message: string } | null };
 
 /** The shared counters are refreshed at most this often (ms), and at the latest this long after they changed. */
 const STATS_INTERVAL_MS = 5;
@@ -495,7 +499,27 @@ export class DeviceThreadLoop implements DeviceRuntime {
       case 'release':
         this.#release();
         return;
+      case 'update':
+        this.#update(req.seq, req.update);
+        return;
     }
+  }
+
+  /** Requests run between rounds, so no queue service is under way while the device changes. */
+  #update(seq: number, update: VirtioDeviceUpdate): void {
+    const fail = (code: string, message: string): void => post({ type: 'updated', seq, patch: null, error: { code, message } });
+    const apply = this.#built.update;
+    if (!apply) fail('ERR_VIRTIO_UPDATE', `${specName(this.#init.spec)} takes no updates`);
+    else if (this.#held) fail('ERR_VIRTIO_UPDATE', `${specName(this.#init.spec)} is held for a snapshot`);
+    else {
+      try {
+        post({ type: 'updated', seq, patch: apply(update), error: null });
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        fail(typeof e.code === 'string' ? e.code : 'ERR_VIRTIO_UPDATE', typeof e.message === 'string' ? e.message : String(err));
+      }
+    }
+    this.#ack(seq);
   }
 
   /** Ends a quiesce: fds and timers that fired meanwhile, and the wake-up, get their turn. */

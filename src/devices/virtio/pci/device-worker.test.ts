@@ -330,3 +330,60 @@ test('drain: a multiport console hands over every transmit buffer the guest left
     await h.close();
   }
 });
+
+test('virtio-blk update: a new file (or the same one grown) while the driver runs; the capacity and config_generation move together, with a config interrupt', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tkvm-blk-update-'));
+  const first = path.join(dir, 'first.img');
+  const second = path.join(dir, 'second.img');
+  writeFileSync(first, Buffer.alloc(8 * 512));
+  const data = Buffer.alloc(32 * 512);
+  data.write('SECOND!!', 20 * 512);
+  writeFileSync(second, data);
+  const h = await activated({ type: 'blk', path: first }, 0);
+  const readSector = async (sector: number): Promise<{ status: number; text: string }> => {
+    const header = new Uint8Array(16);
+    new DataView(header.buffer).setBigUint64(8, BigInt(sector), true);
+    const used = h.driver.usedIdx();
+    const chain = h.driver.addChain([{ data: header, writable: false }, { len: 512, writable: true }, { len: 1, writable: true }]);
+    writeEventFd(h.backend.queueEventFds[0]!);
+    await waitFor('the read', () => h.driver.usedIdx() !== used);
+    h.driver.takeUsed();
+    return { status: h.driver.read(chain.placed[2]!.addr, 1)[0]!, text: Buffer.from(h.driver.read(chain.placed[1]!.addr, 8)).toString('latin1') };
+  };
+  try {
+    // The config change goes to MSI-X vector 1.
+    h.pci.enableMsixVector(1, 0, 0x41);
+    h.pci.write(h.pci.common + CommonCfg.CONFIG_MSIX_VECTOR, 2, 1);
+    const capacity = (): number => h.pci.read(h.pci.deviceCfg, 4) + h.pci.read(h.pci.deviceCfg + 4, 4) * 2 ** 32;
+    const generation = (): number => h.pci.read(h.pci.common + CommonCfg.CONFIG_GENERATION, 1);
+    const configFd = (h.transport.interruptInit.eventFds)[1]!;
+    assert.equal(capacity(), 8);
+    assert.equal((await readSector(20)).status, 1, 'past the end: IOERR');
+
+    await assert.rejects(h.backend.update({ type: 'blk', path: path.join(dir, 'missing.img') }), { code: 'ERR_DISK_OPEN' });
+    assert.equal((await readSector(0)).status, 0, 'a failed update leaves the disk serving');
+
+    const patch = await h.backend.update({ type: 'blk', path: second });
+    // Until published, the driver sees the old capacity under the old generation.
+    assert.equal(capacity(), 8);
+    const before = generation();
+    h.backend.publishConfig(patch);
+    h.transport.configChanged();
+    assert.equal(capacity(), 32);
+    assert.equal(generation(), (before + 1) & 0xff);
+    assert.equal(drainEventFd(configFd), 1, 'the config vector fired');
+    assert.deepEqual(await readSector(20), { status: 0, text: 'SECOND!!' });
+
+    // The same file again, grown: its descriptor (and lock) carries over, with the new size.
+    writeFileSync(second, Buffer.alloc(64 * 512), { flag: 'a' });
+    const grown = await h.backend.update({ type: 'blk', path: second });
+    h.backend.publishConfig(grown);
+    h.transport.configChanged();
+    assert.equal(capacity(), 96);
+    assert.equal((await readSector(90)).status, 0);
+    assert.equal((await readSector(20)).text, 'SECOND!!');
+  } finally {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

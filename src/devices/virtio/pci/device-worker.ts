@@ -32,6 +32,7 @@ import {
   OUTPUT_HIGH_WATER, INPUT_HIGH_WATER,
 } from './device-thread.js';
 import { specName, type VirtioDeviceSpec } from '../devices.js';
+import type { ConfigPatch, VirtioDeviceUpdate } from '../registry.js';
 
 const THREAD_URL = new URL('./device-thread.js', import.meta.url);
 
@@ -81,6 +82,7 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
   #epoch = 0;
   #events: VirtioBackendEvents | null = null;
   readonly #quiesceWaiters = new Map<number, { resolve: (queues: Array<SplitQueueState | null>) => void; reject: (err: Error) => void }>();
+  readonly #updateWaiters = new Map<number, { resolve: (patch: ConfigPatch) => void; reject: (err: Error) => void }>();
   #exited: Promise<void>;
   #closed = false;
 
@@ -204,6 +206,34 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     return answer;
   }
 
+  /**
+   * A host-side change to the running device (a disk's new file), applied in
+   * its thread between queue services. Resolves with the config bytes it
+   * changed, which the caller publishes with publishConfig; rejects with the
+   * device's TkvmError (the device is then unchanged).
+   */
+  update(update: VirtioDeviceUpdate): Promise<ConfigPatch> {
+    if (this.dead || this.#closed) return Promise.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: the device thread is gone`));
+    const seq = ++this.#seq;
+    const answer = new Promise<ConfigPatch>((resolve, reject) => this.#updateWaiters.set(seq, { resolve, reject }));
+    this.#request({ type: 'update', seq, update });
+    return answer;
+  }
+
+  /**
+   * Stores an update's config bytes in the shared configuration space. The
+   * caller bumps config_generation in the same synchronous step (guest
+   * accesses are served on this thread, so none falls in between).
+   */
+  publishConfig(patch: ConfigPatch): void {
+    const config = this.#config;
+    if (!config) return;
+    for (const { offset, bytes } of patch.writes) {
+      const target = config.clip(offset, bytes);
+      if (target) config.bytes.set(target.data, target.offset);
+    }
+  }
+
   /** Serves again after quiesce(). */
   release(): void {
     this.#request({ type: 'release' });
@@ -265,6 +295,8 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#events = null;
+    for (const waiter of this.#updateWaiters.values()) waiter.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: the device is closing`));
+    this.#updateWaiters.clear();
     this.#request({ type: 'stop', seq: ++this.#seq });
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.#options.timeoutMs ?? 5000).unref());
     if ((await Promise.race([this.#exited, timeout])) === 'timeout') {
@@ -312,8 +344,9 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
     this.#logger.warn(`${this.name}: ${why}; the device needs a reset`);
     this.#events?.needsReset(why);
     for (const finish of [...this.#drainWaiters]) finish(false);
-    for (const waiter of this.#quiesceWaiters.values()) waiter.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: ${why}`));
+    for (const waiter of [...this.#quiesceWaiters.values(), ...this.#updateWaiters.values()]) waiter.reject(new TkvmError('ERR_VIRTIO_WORKER', `${this.name}: ${why}`));
     this.#quiesceWaiters.clear();
+    this.#updateWaiters.clear();
   }
 
   /** Output bytes have left: return them to the device's flow-control window. */
@@ -355,6 +388,14 @@ export class ThreadedVirtioBackend implements VirtioPciBackend {
       case 'log':
         this.#logger.warn(event.message);
         return;
+      case 'updated': {
+        const waiter = this.#updateWaiters.get(event.seq);
+        this.#updateWaiters.delete(event.seq);
+        if (!waiter) return;
+        if (event.patch) waiter.resolve(event.patch);
+        else waiter.reject(new TkvmError(event.error?.code ?? 'ERR_VIRTIO_UPDATE', event.error?.message ?? `${this.name}: the update failed`));
+        return;
+      }
       case 'quiesced': {
         const waiter = this.#quiesceWaiters.get(event.seq);
         this.#quiesceWaiters.delete(event.seq);
